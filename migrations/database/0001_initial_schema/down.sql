@@ -1,0 +1,9 @@
+DROP INDEX audit_log_actor_idx;
+DROP TABLE audit_log;
+DROP INDEX sessions_expiry_idx;
+DROP INDEX sessions_user_idx;
+DROP TABLE sessions;
+DROP TABLE oauth_clients;
+DROP TABLE user_roles;
+DROP TABLE roles;
+DROP TABLE users;

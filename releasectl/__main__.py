@@ -1,0 +1,3 @@
+from releasectl.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, format_option, options
+
+
+@click.command()
+@format_option("text", "dot", "mermaid")
+def graph(fmt: str | None) -> int:
+    """Show the components in dependency order (text), or as Graphviz dot or Mermaid."""
+    from releasectl.cli import render
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "dot", "mermaid"))
+    workspace = opts.load_workspace()
+    emit(render.graph(workspace.components, workspace.order, fmt))
+    return 0

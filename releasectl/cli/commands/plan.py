@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+
+
+@click.command()
+@env_option
+@click.option(
+    "--release",
+    "-r",
+    "release",
+    help="Release to plan (default: the environment's pin, else the newest manifest).",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Save the plan as JSON for `releasectl apply PLAN`.",
+)
+@format_option("text", "json", "markdown")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when the plan has changes, 0 when it has none.",
+)
+@click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
+def plan(
+    env: str | None,
+    release: str | None,
+    out: str | None,
+    fmt: str | None,
+    detailed_exitcode: bool,
+    allow_breaking: bool,
+) -> int:
+    """Show the ordered steps from the environment's recorded state to a release."""
+    from releasectl.cli import render
+    from releasectl.fsutil import atomic_write
+    from releasectl.planner import has_changes
+    from releasectl.planning import release_plan
+    from releasectl.promotion import promotion_problem
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json", "markdown"))
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    backend = opts.backend(env_name)
+    state = backend.read()
+    the_plan = release_plan(
+        workspace, env_name, state, release=release, allow_breaking=allow_breaking
+    )
+    problem = promotion_problem(workspace, env_name, the_plan)
+    if problem:
+        the_plan = the_plan.model_copy(update={"warnings": [*the_plan.warnings, problem]})
+    if out:
+        atomic_write(Path(out), the_plan.model_dump_json(by_alias=True, indent=2) + "\n")
+    if fmt == "json":
+        emit_json(the_plan.model_dump(mode="json", by_alias=True))
+    elif fmt == "markdown":
+        emit(render.plan_markdown(the_plan))
+    else:
+        emit(render.plan_text(the_plan))
+        if out:
+            emit(f"Saved the plan to {out}; apply it with `releasectl apply {out}`.")
+    return 2 if detailed_exitcode and has_changes(the_plan) else 0

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+
+
+@click.command()
+@env_option
+@format_option("text", "json")
+def status(env: str | None, fmt: str | None) -> int:
+    """Show the environment's recorded release, component versions, drift and any interrupted
+    step."""
+    from releasectl.cli import render
+    from releasectl.planning import status as build_status
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json"))
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    backend = opts.backend(env_name)
+    state = backend.read()
+    desired = None
+    try:
+        desired = workspace.desired_release(env_name)
+    except Exception:  # status works without a manifest
+        desired = None
+    result = build_status(workspace, env_name, state, desired)
+    lock = backend.current_lock()
+    if lock is not None:
+        result = result.model_copy(
+            update={
+                "lock": {
+                    "id": lock.id,
+                    "holder": lock.holder,
+                    "since": lock.since,
+                    "host": lock.host,
+                    "pid": lock.pid,
+                    "operation": lock.operation,
+                }
+            }
+        )
+    if fmt == "json":
+        data = result.model_dump(mode="json", by_alias=True)
+        emit_json(data)
+    else:
+        emit(render.status_text(result))
+    return 0

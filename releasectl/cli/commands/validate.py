@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+
+
+@click.command()
+@env_option
+@format_option("text", "json")
+def validate(env: str | None, fmt: str | None) -> int:
+    """Check releasectl.yaml, every release manifest, every migration and, for the environment,
+    that no applied migration changed since (drift, exit 3)."""
+    from releasectl.errors import ExitCode, MultipleErrors, ReleasectlError
+    from releasectl.planning import drift_error
+    from releasectl.planning import validate as run_validate
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json"))
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    state = None
+    errors: list[ReleasectlError] = []
+    try:
+        state = opts.backend(env_name).read()
+    except ReleasectlError as exc:  # reported below with the other problems
+        errors.append(exc)
+    found, drift = run_validate(workspace, env_name, state)
+    errors = [*errors, *found]
+    flat = []
+    for e in errors:
+        flat.extend(e.errors if isinstance(e, MultipleErrors) else [e])
+    code = ExitCode.OK
+    if flat:
+        code = ExitCode.ERROR
+    elif drift:
+        code = ExitCode.STALE
+    if fmt == "json":
+        emit_json(
+            {
+                "valid": not flat and not drift,
+                "errors": [str(e) for e in flat],
+                "drift": [d.describe(workspace) for d in drift],
+                "migrations": workspace.catalogue.count(),
+                "releases": workspace.release_versions,
+            }
+        )
+        return int(code)
+    for e in flat:
+        emit(f"error: {e}", err=True)
+    if drift:
+        emit(f"error: {drift_error(workspace, drift)}", err=True)
+    if code == ExitCode.OK:
+        emit(
+            f"ok: {workspace.name}: {len(workspace.components)} components, "
+            f"{workspace.catalogue.count()} migrations, {len(workspace.release_versions)} "
+            f"releases; environment {env_name} has no drift"
+        )
+    else:
+        emit(f"{len(flat) + (1 if drift else 0)} problem(s) found", err=True)
+    return int(code)

@@ -1,0 +1,171 @@
+"""Text and Markdown renderings of plans, status and the component graph (JSON comes straight
+from the models)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from releasectl.models.plan import Plan, Step
+from releasectl.models.state import Status
+from releasectl.planner import has_changes
+
+SYMBOL = {"up": "+", "down": "-", "deploy": "~"}
+
+
+def _v(value: int | str | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _release_line(plan: Plan) -> str:
+    if plan.release.to is None:
+        return f"release {_v(plan.release.from_)} (component plan)"
+    return f"release {_v(plan.release.from_)} -> {plan.release.to}"
+
+
+def summary(steps: Sequence[Step]) -> str:
+    ups = sum(1 for s in steps if s.action == "up")
+    downs = sum(1 for s in steps if s.action == "down")
+    deploys = sum(1 for s in steps if s.action == "deploy")
+    backups = sum(1 for s in steps if s.backup)
+    return (
+        f"{ups} up, {downs} down, {deploys} deploy"
+        f" ({len(steps)} step{'s' if len(steps) != 1 else ''}, {backups} with backup)"
+    )
+
+
+def step_line(index: int, step: Step, width: int) -> str:
+    move = f"{_v(step.from_)} -> {_v(step.to)}"
+    what = step.migration or ""
+    extras = []
+    if step.backup:
+        extras.append("backup")
+    if step.breaking:
+        extras.append("BREAKING")
+    tail = f"  [{', '.join(extras)}]" if extras else ""
+    desc = f"  {step.description}" if step.description else ""
+    return (
+        f"  {SYMBOL[step.action]} {index:>3}. {step.component:<{width}}  {step.action:<6}  "
+        f"{move:<14}  {what}{tail}{desc}"
+    ).rstrip()
+
+
+def plan_text(plan: Plan) -> str:
+    lines = [
+        f"releasectl plan: environment {plan.env}, {_release_line(plan)}, "
+        f"state serial {plan.state.serial}" + ("" if plan.state.lineage else " (no recorded state)")
+    ]
+    for warning in plan.warnings:
+        lines.append(f"  ! {warning}")
+    if not has_changes(plan):
+        lines.append("")
+        lines.append(
+            f"No changes. Environment {plan.env} matches "
+            + (f"release {plan.release.to}." if plan.release.to else "the request.")
+        )
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    width = max((len(s.component) for s in plan.steps), default=10)
+    lines.extend(step_line(i, s, width) for i, s in enumerate(plan.steps, start=1))
+    if not plan.steps:
+        lines.append(f"  (no steps: records release {plan.release.to})")
+    lines.append("")
+    lines.append(f"Plan: {summary(plan.steps)}. Digest {plan.digest[:16]}.")
+    return "\n".join(lines) + "\n"
+
+
+def plan_markdown(plan: Plan) -> str:
+    title = f"### releasectl plan for `{plan.env}`: {_release_line(plan)}"
+    lines = [title, ""]
+    for warning in plan.warnings:
+        lines.append(f"> :warning: {warning}")
+    if plan.warnings:
+        lines.append("")
+    if not has_changes(plan):
+        lines.append(f"No changes: `{plan.env}` matches the desired state.")
+        return "\n".join(lines) + "\n"
+    lines.append(f"**{summary(plan.steps)}**")
+    lines.append("")
+    lines.append("| # | component | action | from | to | migration | backup |")
+    lines.append("|---:|---|---|---|---|---|---|")
+    for i, s in enumerate(plan.steps, start=1):
+        action = f"**{s.action}** (breaking)" if s.breaking else s.action
+        lines.append(
+            f"| {i} | `{s.component}` | {action} | {_v(s.from_)} | {_v(s.to)} | "
+            f"{'`' + s.migration + '`' if s.migration else ''} | "
+            f"{'yes' if s.backup else ''} |"
+        )
+    lines.append("")
+    lines.append("<details><summary>Rollback</summary>")
+    lines.append("")
+    for i, s in enumerate(plan.rollback, start=1):
+        lines.append(
+            f"{i}. `{s.component}` {s.action} {_v(s.from_)} -> {_v(s.to)}"
+            + (f" (`{s.migration}`)" if s.migration else "")
+        )
+    lines.append("")
+    lines.append("</details>")
+    lines.append("")
+    lines.append(
+        f"Plan digest: `{plan.digest}` (state serial {plan.state.serial}"
+        + (f", lineage `{plan.state.lineage}`" if plan.state.lineage else "")
+        + ")"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def status_text(status: Status) -> str:
+    lines = [
+        f"environment {status.env}: release {_v(status.release)}, serial {status.serial}"
+        + (", DIRTY" if status.dirty else "")
+    ]
+    if status.journal is not None:
+        j = status.journal
+        lines.append(
+            f"  ! interrupted step {j.index + 1} ({j.step.component} {j.step.action} "
+            f"{_v(j.step.from_)} -> {_v(j.step.to)}) during {j.phase}, started "
+            f"{j.started_at} by {j.actor}: run `releasectl recover`"
+        )
+    if status.lock:
+        lines.append(
+            f"  locked by {status.lock.get('holder')} since {status.lock.get('since')} "
+            f"(lock id {status.lock.get('id')})"
+        )
+    width = max((len(n) for n in status.components), default=10)
+    for name, comp in status.components.items():
+        want = ""
+        if comp.desired is not None and str(comp.desired) != str(comp.version):
+            want = f"  (release wants {comp.desired})"
+        drift = f"  DRIFT: {', '.join(comp.drift)}" if comp.drift else ""
+        last = f"  {comp.applied[-1]}" if comp.applied else ""
+        lines.append(
+            f"  {name:<{width}}  {comp.type or '':<10}  {_v(comp.version):<8}{last}{want}{drift}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def graph(components: Mapping[str, Any], order: Sequence[str], fmt: str) -> str:
+    if fmt == "dot":
+        lines = ["digraph releasectl {", "  rankdir=LR;", "  node [shape=box];"]
+        for name in order:
+            lines.append(f'  "{name}" [label="{name}\\n({components[name].type})"];')
+        for name in order:
+            for dep in components[name].needs:
+                lines.append(f'  "{dep}" -> "{name}";')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+    if fmt == "mermaid":
+        lines = ["graph LR"]
+        ids = {name: name.replace("-", "_") for name in order}
+        for name in order:
+            lines.append(f'  {ids[name]}["{name} ({components[name].type})"]')
+        for name in order:
+            for dep in components[name].needs:
+                lines.append(f"  {ids[dep]} --> {ids[name]}")
+        return "\n".join(lines) + "\n"
+    lines = []
+    for index, name in enumerate(order, start=1):
+        needs = components[name].needs
+        suffix = f"  needs {', '.join(needs)}" if needs else ""
+        lines.append(f"{index:>3}. {name} ({components[name].type}){suffix}")
+    return "\n".join(lines) + "\n"

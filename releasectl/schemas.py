@@ -1,0 +1,71 @@
+"""JSON Schemas generated from the models; `releasectl schema export` writes them to schemas/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from releasectl.models.history import HistoryEntry
+from releasectl.models.migration import MigrationMeta
+from releasectl.models.plan import Plan
+from releasectl.models.release import Release
+from releasectl.models.state import State, Status
+from releasectl.models.workspace import TARGET_MODELS, WorkspaceFile
+
+BASE_URL = "https://releasectl.dev/schemas"
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "workspace": WorkspaceFile,
+    "release": Release,
+    "migration": MigrationMeta,
+    "plan": Plan,
+    "state": State,
+    "status": Status,
+    "history-entry": HistoryEntry,
+}
+
+
+SERIALIZED = frozenset({"plan", "state", "status", "history-entry", "changelog"})
+
+
+def schema(name: str) -> dict[str, Any]:
+    model = SCHEMAS[name]
+    mode: Literal["validation", "serialization"] = (
+        "serialization" if name in SERIALIZED else "validation"
+    )
+    doc = model.model_json_schema(by_alias=True, mode=mode)
+    if name == "workspace":
+        _type_targets(doc)
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{BASE_URL}/{name}.schema.json",
+    }
+    out.update(doc)
+    return out
+
+
+def _type_targets(doc: dict[str, Any]) -> None:
+    defs = doc.setdefault("$defs", {})
+    refs = []
+    for ctype, model in TARGET_MODELS.items():
+        sub = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        defs[model.__name__] = sub
+        refs.append({"$ref": f"#/$defs/{model.__name__}"})
+        del ctype
+    targets = defs["Environment"]["properties"]["targets"]
+    targets["additionalProperties"] = {"$ref": "#/$defs/TargetSettings"}
+    defs["TargetSettings"] = {
+        "description": "Settings of a component's target; their shape follows its type.",
+        "anyOf": refs,
+    }
+
+
+def render(name: str) -> str:
+    return json.dumps(schema(name), indent=2, sort_keys=True) + "\n"
+
+
+def all_names() -> list[str]:
+    return sorted(SCHEMAS)

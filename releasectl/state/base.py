@@ -1,0 +1,111 @@
+"""The state backend interface and the lock record shared by every backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from releasectl.models.state import State
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    id: str
+    env: str
+    holder: str
+    operation: str
+    host: str
+    pid: int
+    since: str
+    token: int | None = None  # fencing token (Redis)
+    started: float | None = None  # process start time, to tell a reused pid apart
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"held by {self.holder} (pid {self.pid} on {self.host}) since {self.since} "
+            f"for {self.operation}; lock id {self.id}"
+        )
+
+    @staticmethod
+    def new(env: str, holder: str, operation: str, since: str) -> LockInfo:
+        return LockInfo(
+            id=str(uuid.uuid4()),
+            env=env,
+            holder=holder,
+            operation=operation,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            since=since,
+            started=process_start_time(os.getpid()),
+        )
+
+
+def process_start_time(pid: int) -> float | None:
+    """Start time of `pid` in clock ticks since boot (Linux), None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return float(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if started is not None:
+        now = process_start_time(pid)
+        if now is not None and now != started:
+            return False  # the pid was reused by another process
+    return True
+
+
+class Lock(AbstractContextManager["Lock"], Protocol):
+    info: LockInfo
+
+    def check(self) -> None:
+        """Raise if the lock was lost (expired and taken by someone else)."""
+
+    def release(self) -> None: ...
+
+
+class StateBackend(Protocol):
+    env: str
+
+    def describe(self) -> str:
+        """Where the state lives, for messages."""
+
+    def read(self) -> State | None: ...
+
+    def write(self, state: State, lock: Lock | None) -> None:
+        """Atomically replace the state; refuse if `state.serial` is not the next one."""
+
+    def acquire(self, info: LockInfo, *, ttl: float, timeout: float) -> Lock:
+        """Take the environment's lock or raise LockHeldError naming the holder."""
+
+    def current_lock(self) -> LockInfo | None: ...
+
+    def break_lock(self, lock_id: str) -> LockInfo:
+        """Remove the lock with this id (releasectl unlock); raise if the id does not match."""
+
+    def append_history(self, line: str) -> None: ...
+
+    def history_lines(self) -> Iterator[str]: ...
+
+    def last_history_line(self) -> str | None: ...

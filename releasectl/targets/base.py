@@ -1,0 +1,201 @@
+"""The Target protocol: what the engine asks of a component type, and the registry of types.
+
+The engine drives every step the same way:
+
+    target.check(step, migration)                  # pre-check: reachable, preconditions
+    info = target.backup(step, migration, out)     # scoped backup, streamed into `out`
+    output = target.run(step, migration, deadline) # up / down / deploy, within the deadline
+    target.verify(step, migration)                 # post-check
+    ... on any failure: target.rollback(step, migration, backup, failure)
+
+`backup(None, None, out)` (and `restore`) serve the `backup COMPONENT` / `restore` commands:
+the whole component (every scope its migrations name). A backup stream is self-describing:
+`restore(src)` needs nothing but the bytes `backup` wrote.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from releasectl.errors import ReleasectlError, TargetError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from releasectl.catalogue import ComponentMigrations, Migration
+    from releasectl.models.plan import Step
+
+
+class Progress(Protocol):
+    """Progress of a long operation (keys backed up, objects applied)."""
+
+    def start(self, label: str, total: int | None = None) -> None: ...
+    def advance(self, amount: int = 1) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NullProgress:
+    def start(self, label: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class Deadline:
+    """A point in monotonic time by which a step must be done (None: no limit)."""
+
+    at: float | None
+
+    @classmethod
+    def after(cls, seconds: float | None) -> Deadline:
+        return cls(None if seconds is None else time.monotonic() + seconds)
+
+    def remaining(self) -> float | None:
+        if self.at is None:
+            return None
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def check(self, what: str) -> None:
+        if self.expired():
+            raise StepTimeout(f"{what}: timed out")
+
+
+class StepTimeout(TargetError):
+    pass
+
+
+@dataclass
+class TargetContext:
+    """Everything a target may use. Settings have ${VAR} already resolved."""
+
+    root: Path  # workspace root; relative paths in settings are relative to it
+    env: str
+    component: str
+    type: str
+    settings: BaseModel | None
+    migrations: ComponentMigrations | None
+    protected: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict)
+    progress: Progress = field(default_factory=NullProgress)
+    log: Callable[[str], None] = field(default=lambda _line: None)
+    default_timeout: float | None = 600.0
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else self.root / p
+
+
+@dataclass
+class BackupInfo:
+    """What a target says about a backup it wrote (stored in the backup's metadata)."""
+
+    items: int = 0  # keys, rows, objects, files
+    scope: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    """Why a step failed, as the engine saw it."""
+
+    phase: str  # check, backup, run, verify
+    error: ReleasectlError | Exception
+    # The target undid its own work already (a transaction rolled back): nothing to restore.
+    self_reverted: bool = False
+
+
+class Target(Protocol):
+    ctx: TargetContext
+
+    def problems(self, migration: Migration) -> list[ReleasectlError]:
+        """Static checks of one migration at validate/plan time (no connection needed)."""
+
+    def check(self, step: Step | None, migration: Migration | None) -> None:
+        """Pre-check before a step: the target is reachable and in the expected state."""
+
+    def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
+        """Write a self-describing backup of what the step touches (everything if None)."""
+
+    def restore(self, src: IO[bytes]) -> BackupInfo:
+        """Put back exactly what `backup` saw: delete what was created since, restore the rest."""
+
+    def run(self, step: Step, migration: Migration | None, deadline: Deadline) -> str:
+        """Run the step (up, down or deploy). Returns captured output for the history."""
+
+    def verify(self, step: Step, migration: Migration | None, deadline: Deadline) -> None:
+        """Post-check after the step; raise TargetError if the result is not as declared."""
+
+    def rollback(
+        self, step: Step, migration: Migration | None, backup: IO[bytes] | None, failure: Failure
+    ) -> str:
+        """Undo a failed step (restore the backup or run the reverse part); say what was done."""
+
+    def close(self) -> None: ...
+
+
+# type -> "module:Class"; modules load on first use so unused clients are never imported.
+REGISTRY: dict[str, str] = {
+    "redis": "releasectl.targets.redis:RedisTarget",
+    "sql": "releasectl.targets.sql:SqlTarget",
+    "script": "releasectl.targets.script:ScriptTarget",
+    "kubernetes": "releasectl.targets.kubernetes:KubernetesTarget",
+    "cedar": "releasectl.targets.cedar:CedarTarget",
+    "service": "releasectl.targets.service:ServiceTarget",
+}
+
+
+TargetFactory = Callable[[TargetContext], Target]
+
+
+def target_class(component_type: str) -> TargetFactory:
+    module_name, _, attr = REGISTRY[component_type].partition(":")
+    factory: TargetFactory = getattr(importlib.import_module(module_name), attr)
+    return factory
+
+
+def open_target(ctx: TargetContext) -> Target:
+    return target_class(ctx.type)(ctx)
+
+
+class BaseTarget:
+    """Defaults shared by the targets: no static problems, backup-driven rollback."""
+
+    def __init__(self, ctx: TargetContext) -> None:
+        self.ctx = ctx
+
+    def problems(self, migration: Migration) -> list[ReleasectlError]:
+        return []
+
+    def check(self, step: Step | None, migration: Migration | None) -> None:
+        return None
+
+    def timeout(self, migration: Migration | None) -> float | None:
+        if migration is not None and migration.meta.timeout is not None:
+            return migration.meta.timeout
+        return self.ctx.default_timeout
+
+    def rollback(
+        self, step: Step, migration: Migration | None, backup: IO[bytes] | None, failure: Failure
+    ) -> str:
+        if failure.self_reverted:
+            return "the target rolled the step back itself"
+        if backup is not None:
+            info = self.restore(backup)  # type: ignore[attr-defined]
+            return f"restored the backup ({info.items} items)"
+        return "nothing to undo"
+
+    def close(self) -> None:
+        return None
