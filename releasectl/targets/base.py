@@ -109,12 +109,11 @@ class BackupInfo:
 
 @dataclass
 class Failure:
-    """Why a step failed, as the engine saw it."""
+    """Why a step failed, as the engine saw it: the phase (check, backup, run, verify) and the
+    error. A transactional target whose `run` failed knows its transaction rolled back."""
 
-    phase: str  # check, backup, run, verify
-    error: ReleasectlError | Exception
-    # The target undid its own work already (a transaction rolled back): nothing to restore.
-    self_reverted: bool = False
+    phase: str
+    error: BaseException
 
 
 class Target(Protocol):
@@ -190,8 +189,6 @@ class BaseTarget:
     def rollback(
         self, step: Step, migration: Migration | None, backup: IO[bytes] | None, failure: Failure
     ) -> str:
-        if failure.self_reverted:
-            return "the target rolled the step back itself"
         if backup is not None:
             info = self.restore(backup)  # type: ignore[attr-defined]
             return f"restored the backup ({info.items} items)"
