@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import env_option, format_option, options
+
+
+@click.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@env_option
+@click.option("--release", "-r", "release", help="Release to apply (without PLAN).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--commit",
+    is_flag=True,
+    help="Commit state, history, changelog and package checksums; tag the release.",
+)
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
+@format_option("text", "json")
+def apply(
+    plan_file: str | None,
+    env: str | None,
+    release: str | None,
+    yes: bool,
+    commit: bool,
+    lock_timeout: float | None,
+    allow_breaking: bool,
+    fmt: str | None,
+) -> int:
+    """Apply a saved PLAN, or plan and apply the environment's release now.
+
+    Asks for confirmation only on an interactive terminal (--yes skips it; in CI it never
+    waits). Exit 3 if the plan is stale or an applied migration drifted, 4 if the environment
+    is locked, 5 if denied by policy or promotion, 1 if a step failed (it was rolled back).
+    """
+    from releasectl.cli.runner import load_plan, run_plan
+    from releasectl.planning import release_plan
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json"))
+    workspace = opts.load_workspace()
+    if plan_file:
+        plan = load_plan(plan_file)
+        if env and env != plan.env:
+            raise click.UsageError(f"the plan is for environment {plan.env!r}, not {env!r}")
+        if release:
+            raise click.UsageError("--release cannot be combined with a saved PLAN")
+    else:
+        env_name = opts.env_name(env)
+        state = opts.backend(env_name).read()
+        plan = release_plan(
+            workspace, env_name, state, release=release, allow_breaking=allow_breaking
+        )
+    if commit:
+        from releasectl.commitback import precheck
+
+        precheck(workspace, plan)
+    code, result = run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout)
+    if commit and result is not None and result.changed:
+        from releasectl.cli.context import emit
+        from releasectl.commitback import commit_release
+
+        sha = commit_release(workspace, plan, result)
+        if fmt == "text":
+            emit(f"Committed {sha[:12]}.")
+    return code

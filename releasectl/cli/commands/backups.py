@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@click.command()
+@click.argument("component", required=False)
+@env_option
+@click.option("--list", "list_", is_flag=True, help="List backups (of COMPONENT, or all).")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@format_option("text", "json")
+def backup(
+    component: str | None, env: str | None, list_: bool, lock_timeout: float | None, fmt: str | None
+) -> int:
+    """Back up everything COMPONENT's migrations touch, or list backups with --list."""
+    from releasectl.cli.progress import CliReporter
+    from releasectl.operations import backup_component
+    from releasectl.session import Session
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json"))
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    reporter = CliReporter(verbosity=opts.verbosity)
+    session = Session(workspace, env_name, reporter=reporter)
+    if list_:
+        if component:
+            workspace.component(component)
+        backups = session.backups.all(component)
+        if fmt == "json":
+            emit_json([b.as_dict() for b in backups])
+            return 0
+        if not backups:
+            emit(f"no backups in environment {env_name}")
+            return 0
+        for b in backups:
+            lock = " encrypted" if b.encrypted else ""
+            emit(
+                f"{b.id}  {b.component:<16} {b.created}  {_size(b.size):>10}  "
+                f"sha256:{b.sha256[:16]}  {b.items} items  {b.kind}{lock}"
+            )
+        return 0
+    if not component:
+        raise click.UsageError("give a COMPONENT to back up (or --list)")
+    meta = backup_component(session, component, lock_timeout=lock_timeout)
+    if fmt == "json":
+        emit_json(meta.as_dict())
+    else:
+        emit(
+            f"backup {meta.id}: {meta.items} items, {_size(meta.size)}, sha256:{meta.sha256}"
+            + (" (encrypted)" if meta.encrypted else "")
+        )
+    return 0
+
+
+@click.command()
+@click.argument("component")
+@click.argument("backup_id")
+@env_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+def restore(
+    component: str, backup_id: str, env: str | None, yes: bool, lock_timeout: float | None
+) -> int:
+    """Restore COMPONENT from BACKUP_ID (its checksum is checked first)."""
+    from releasectl.cli.context import is_interactive
+    from releasectl.cli.progress import CliReporter
+    from releasectl.errors import Aborted
+    from releasectl.operations import restore_component
+    from releasectl.session import Session
+
+    opts = options()
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    workspace.component(component)
+    if (
+        is_interactive()
+        and not yes
+        and not click.confirm(
+            f"Restore {component} in {env_name!r} from {backup_id}?", default=False, err=True
+        )
+    ):
+        raise Aborted("restore cancelled; nothing changed")
+    session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
+    meta, info = restore_component(session, component, backup_id, lock_timeout=lock_timeout)
+    emit(f"restored {component} from {meta.id}: {info.items} items")
+    return 0

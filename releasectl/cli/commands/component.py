@@ -1,0 +1,96 @@
+"""`migrate` and `rollback`: the old framework's per-component verbs, as one-component plans
+run by the same engine as `apply`."""
+
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import env_option, format_option, options
+
+
+def _version(text: str | None) -> int | str | None:
+    if text is None or text == "latest":
+        return None
+    return int(text) if text.isdigit() else text
+
+
+@click.command()
+@click.argument("component")
+@click.argument("version", required=False)
+@env_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-run the migration at VERSION even if recorded "
+    "(its down, then its up; records its current checksum).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--allow-breaking", is_flag=True, help="Permit breaking migrations and major bumps.")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@format_option("text", "json")
+def migrate(
+    component: str,
+    version: str | None,
+    env: str | None,
+    force: bool,
+    yes: bool,
+    allow_breaking: bool,
+    lock_timeout: float | None,
+    fmt: str | None,
+) -> int:
+    """Move COMPONENT to VERSION (default: its latest migration; a service needs VERSION)."""
+    from releasectl.cli.runner import run_plan
+    from releasectl.planning import component_plan
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json"))
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    state = opts.backend(env_name).read()
+    plan = component_plan(
+        workspace,
+        env_name,
+        state,
+        component,
+        _version(version),
+        force=force,
+        allow_breaking=allow_breaking,
+    )
+    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb="migrate")[0]
+
+
+@click.command()
+@click.argument("component")
+@click.argument("version")
+@env_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@format_option("text", "json")
+def rollback(
+    component: str,
+    version: str,
+    env: str | None,
+    yes: bool,
+    lock_timeout: float | None,
+    fmt: str | None,
+) -> int:
+    """Move COMPONENT down to VERSION, running each migration's down part (newest first)."""
+    from releasectl.cli.runner import run_plan
+    from releasectl.engine import is_downgrade
+    from releasectl.errors import InputError
+    from releasectl.planning import component_plan
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json"))
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    state = opts.backend(env_name).read()
+    plan = component_plan(
+        workspace, env_name, state, component, _version(version), allow_breaking=True
+    )
+    if not all(s.action == "down" or is_downgrade(s) for s in plan.steps):
+        raise InputError(
+            f"rollback goes down: {component!r} is below {version}; "
+            f"use `releasectl migrate {component} {version}`"
+        )
+    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb="rollback")[0]

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+
+
+@click.command()
+@env_option
+@format_option("text", "json", "csv")
+@click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if it is broken.")
+@click.option("--limit", "-n", type=int, help="Only the last N entries.")
+def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -> int:
+    """Show the environment's audit history (csv: the old framework's migration_history.csv),
+    or verify that no entry was edited, removed or reordered."""
+    from releasectl.history import History, to_legacy_csv, verify_lines
+
+    opts = options()
+    fmt = opts.output_format(fmt, ("text", "json", "csv"))
+    env_name = opts.env_name(env)
+    opts.load_workspace().environment(env_name)
+    backend = opts.backend(env_name)
+    if verify:
+        count, problems = verify_lines(backend.history_lines())
+        for problem in problems:
+            emit(f"error: {backend.describe()} entry {problem.line}: {problem.message}", err=True)
+        if problems:
+            return 1
+        emit(f"ok: {count} history entries, hash chain intact")
+        return 0
+    entries = list(History(backend, actor="-").entries())
+    if limit is not None:
+        entries = entries[-limit:]
+    if fmt == "json":
+        emit_json([e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in entries])
+    elif fmt == "csv":
+        emit(to_legacy_csv(entries))
+    else:
+        for e in entries:
+            move = ""
+            if e.from_ is not None or e.to is not None:
+                move = f" {'-' if e.from_ is None else e.from_} -> {'-' if e.to is None else e.to}"
+            what = " ".join(x for x in (e.component, e.migration) if x)
+            took = f" {e.duration:.2f}s" if e.duration is not None else ""
+            err = f"  error: {e.error}" if e.error else ""
+            emit(
+                f"{e.seq:>5} {e.time} {e.actor:<16} {e.action:<8} {e.result:<8} {what}{move}"
+                f"{took}{err}"
+            )
+    return 0

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from releasectl.cli.context import emit
+
+WORKSPACE = """\
+apiVersion: releasectl/v1
+kind: Workspace
+name: {name}
+components:
+  database:
+    type: sql
+  app:
+    type: service
+    needs: [database]
+environments:
+  local:
+    state: {{backend: file}}
+    targets:
+      database: {{url: "sqlite:///.releasectl/local/app.db"}}
+"""
+RELEASE = """\
+apiVersion: releasectl/v1
+kind: Release
+version: 0.1.0
+description: First release
+components:
+  database: {version: 1}
+  app: {version: 0.1.0, requires: {database: ">=1"}}
+"""
+UP = """\
+CREATE TABLE items (
+    id   INTEGER PRIMARY KEY,
+    name VARCHAR(200) NOT NULL
+);
+"""
+DOWN = "DROP TABLE items;\n"
+GITIGNORE = """\
+# releasectl: local runtime data (state/ and history/ may be committed)
+/.releasectl/local/
+/.releasectl/locks/
+/.releasectl/backups/
+/.releasectl/cache/
+/dist/
+"""
+
+
+@click.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+@click.option("--name", help="Workspace name (default: the directory's name).")
+def init(directory: str, name: str | None) -> int:
+    """Create a workspace in DIRECTORY: releasectl.yaml, a first release and migration."""
+    from releasectl.errors import InputError
+    from releasectl.fsutil import atomic_write
+    from releasectl.models.base import NAME_RE
+
+    root = Path(directory).resolve()
+    if (root / "releasectl.yaml").exists():
+        raise InputError(f"{root / 'releasectl.yaml'} already exists")
+    name = name or root.name.lower().replace("_", "-").replace(" ", "-")
+    if not NAME_RE.match(name):
+        raise InputError(f"{name!r} is not a valid workspace name; pass --name")
+    files = {
+        "releasectl.yaml": WORKSPACE.format(name=name),
+        "releases/0.1.0.yaml": RELEASE,
+        "migrations/database/0001_initial/up.sql": UP,
+        "migrations/database/0001_initial/down.sql": DOWN,
+    }
+    for rel, text in files.items():
+        atomic_write(root / rel, text)
+    gitignore = root / ".gitignore"
+    existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    if "/.releasectl/local/" not in existing:
+        atomic_write(
+            gitignore,
+            existing + ("\n" if existing and not existing.endswith("\n") else "") + GITIGNORE,
+        )
+    emit(f"created workspace {name!r} in {root}; next: `releasectl plan`")
+    return 0

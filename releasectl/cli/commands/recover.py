@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, env_option, options
+
+
+@click.command()
+@env_option
+@click.option(
+    "--rollback",
+    "force_back",
+    is_flag=True,
+    help="Roll back even a step that had verified (default: roll it forward).",
+)
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+def recover(env: str | None, force_back: bool, lock_timeout: float | None) -> int:
+    """Finish what a crash interrupted: roll the journaled step back (restore its backup or run
+    its down part), or forward when it had already run and verified."""
+    from releasectl.cli.progress import CliReporter
+    from releasectl.engine import Engine
+    from releasectl.session import Session
+
+    opts = options()
+    workspace = opts.load_workspace()
+    env_name = opts.env_name(env)
+    session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
+    session.authorize("rollback")
+    emit(Engine(session).recover(force_back=force_back))
+    return 0

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import click
+
+from releasectl.cli.context import emit, env_option, options
+
+
+@click.command()
+@click.argument("lock_id")
+@env_option
+def unlock(lock_id: str, env: str | None) -> int:
+    """Remove the environment's lock LOCK_ID (shown by `status` and in the locked error), for a
+    holder that died on another machine. Recorded in the history."""
+    from releasectl.operations import unlock as do_unlock
+    from releasectl.session import Session
+
+    opts = options()
+    session = Session(opts.load_workspace(), opts.env_name(env))
+    held = do_unlock(session, lock_id)
+    emit(f"unlocked {session.env}: {held.describe()}")
+    return 0
