@@ -35,7 +35,7 @@ from releasectl.models.state import (
     State,
 )
 from releasectl.planner import has_changes, plan_digest
-from releasectl.planning import find_drift, raise_problems
+from releasectl.planning import find_drift, plan_migrations, plan_problems, raise_problems
 from releasectl.session import Session
 from releasectl.state.base import Lock
 from releasectl.targets.base import Deadline, Failure
@@ -99,7 +99,11 @@ class Engine:
 
     # --- apply ----------------------------------------------------------------------------
 
-    def apply(self, plan: Plan, *, lock_timeout: float | None = None) -> ApplyResult:
+    def apply(
+        self, plan: Plan, *, lock_timeout: float | None = None, prechecked: bool = False
+    ) -> ApplyResult:
+        """Run `plan`. `prechecked`: the caller made the plan in this process with
+        `releasectl.planning`, which already ran the static checks of its migrations."""
         session = self.session
         if plan.env != self.env:
             raise InputError(f"the plan is for environment {plan.env!r}, not {self.env!r}")
@@ -111,8 +115,9 @@ class Engine:
         operation = operation_of(plan)
         session.authorize(operation, breaking=any(s.breaking for s in plan.steps))
         self._check_promotion(plan)
-        migrations = self._migrations(plan)
-        self._static_checks(migrations)
+        migrations = plan_migrations(self.workspace, plan)
+        if not prechecked:
+            raise_problems(plan_problems(self.workspace, plan))
         session.backups.check_ready()
         # Targets resolve their settings (${VAR}) before the lock: a missing variable fails
         # before anything runs.
@@ -144,29 +149,6 @@ class Engine:
         problem = promotion_problem(self.workspace, self.env, plan)
         if problem:
             raise DeniedError(problem)
-
-    def _migrations(self, plan: Plan) -> dict[int, Migration]:
-        """The catalogue's migration of each up/down step, by step index."""
-        found: dict[int, Migration] = {}
-        for index, step in enumerate(plan.steps):
-            if step.migration is None:
-                continue
-            known = self.workspace.catalogue.of(step.component)
-            number = step.to if step.action == "up" else step.from_
-            migration = known.get(int(number)) if known and number is not None else None
-            if migration is None or migration.id != step.migration:
-                raise StaleError(
-                    f"step {index + 1}: migration {step.component}/"
-                    f"{step.migration} is no longer in the workspace"
-                )
-            found[index] = migration
-        return found
-
-    def _static_checks(self, migrations: dict[int, Migration]) -> None:
-        from releasectl.checks import migration_problems
-
-        unique = {m.rel: m for m in migrations.values()}
-        raise_problems(migration_problems(self.workspace, unique.values()))
 
     def _check_fresh(
         self, plan: Plan, state: State | None, migrations: dict[int, Migration]

@@ -99,6 +99,7 @@ def release_plan(
         options=PlanOptions(allow_breaking=allow_breaking),
         workspace=workspace.name,
     )
+    raise_problems(plan_problems(workspace, plan))
     drift = find_drift(workspace, state)
     if drift:
         plan = plan.model_copy(update={"warnings": [d.describe(workspace) for d in drift]})
@@ -131,7 +132,7 @@ def component_plan(
         versions={component: version}, recorded_release=_recorded_release(workspace, state)
     )
     options = PlanOptions(allow_breaking=allow_breaking, reapply={component} if force else set())
-    return make_plan(
+    plan = make_plan(
         env=env,
         components=workspace.components,
         migrations=migrations_by_component(workspace),
@@ -140,6 +141,36 @@ def component_plan(
         options=options,
         workspace=workspace.name,
     )
+    raise_problems(plan_problems(workspace, plan))
+    return plan
+
+
+def plan_migrations(workspace: Workspace, plan: Plan) -> dict[int, Migration]:
+    """The catalogue's migration of each up/down step, by step index."""
+    from releasectl.errors import StaleError
+
+    found: dict[int, Migration] = {}
+    for index, step in enumerate(plan.steps):
+        if step.migration is None:
+            continue
+        known = workspace.catalogue.of(step.component)
+        number = step.to if step.action == "up" else step.from_
+        migration = known.get(int(number)) if known and number is not None else None
+        if migration is None or migration.id != step.migration:
+            raise StaleError(
+                f"step {index + 1}: migration {step.component}/{step.migration} is no longer "
+                "in the workspace"
+            )
+        found[index] = migration
+    return found
+
+
+def plan_problems(workspace: Workspace, plan: Plan) -> list[ReleasectlError]:
+    """Secrets in the manifests, and the static checks of every migration the plan runs."""
+    from releasectl.checks import manifest_secret_problems, migration_problems
+
+    unique = {m.rel: m for m in plan_migrations(workspace, plan).values()}
+    return [*manifest_secret_problems(workspace), *migration_problems(workspace, unique.values())]
 
 
 def _recorded_release(workspace: Workspace, state: State | None) -> Release | None:
@@ -164,7 +195,11 @@ def validate(
     workspace: Workspace, env: str | None, state: State | None
 ) -> tuple[list[ReleasectlError], list[Drift]]:
     """Every problem `validate` reports: workspace, manifests, catalogue, then drift."""
+    from releasectl.checks import manifest_secret_problems, migration_problems
+
     errors = workspace.problems()
+    errors.extend(manifest_secret_problems(workspace))
+    errors.extend(migration_problems(workspace))
     if env is not None:
         try:
             workspace.environment(env)

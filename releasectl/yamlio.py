@@ -21,6 +21,7 @@ MAX_DEPTH = 64
 MAX_NODES = 200_000
 
 FieldPath = tuple[str | int, ...]
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:str", "!!str"})
 
 
 @dataclass(slots=True)
@@ -128,6 +129,9 @@ class _Converter:
                 f"nesting deeper than {MAX_DEPTH} levels",
                 location=Location(self.doc.display, line, dotted(path) or None),
             )
+        tag = getattr(getattr(node, "tag", None), "value", None)
+        if tag is not None and isinstance(node, CommentedMap | CommentedSeq):
+            raise InputError(f"YAML tag {tag!r} is not allowed", location=self.doc.location(path))
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}
             for key, value in node.items():
@@ -155,6 +159,8 @@ class _Converter:
                 items.append(self.convert(value, child, depth + 1))
             return items
         if isinstance(node, TaggedScalar):
+            if node.tag.value in _PLAIN_TAGS:
+                return str(node.value)
             raise InputError(
                 f"YAML tag {node.tag.value!r} is not allowed",
                 location=self.doc.location(path),

@@ -43,6 +43,7 @@ def run_plan(
     fmt: str,
     lock_timeout: float | None,
     verb: str = "apply",
+    prechecked: bool = True,
 ) -> tuple[int, ApplyResult | None]:
     workspace = opts.load_workspace()
     if fmt == "text":
@@ -57,7 +58,9 @@ def run_plan(
             raise Aborted(f"{verb} cancelled; nothing changed")
     reporter = CliReporter(verbosity=opts.verbosity)
     session = Session(workspace, plan.env, reporter=reporter)
-    result = Engine(session, steps=reporter).apply(plan, lock_timeout=lock_timeout)
+    result = Engine(session, steps=reporter).apply(
+        plan, lock_timeout=lock_timeout, prechecked=prechecked
+    )
     if fmt == "json":
         emit_json(result_json(plan, result))
     elif result.state is not None:

@@ -56,7 +56,9 @@ def apply(
         from releasectl.commitback import precheck
 
         precheck(workspace, plan)
-    code, result = run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout)
+    code, result = run_plan(
+        opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, prechecked=not plan_file
+    )
     if commit and result is not None and result.changed:
         from releasectl.cli.context import emit
         from releasectl.commitback import commit_release
