@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from releasectl.models.changelog import Changelog
 from releasectl.models.history import HistoryEntry
 from releasectl.models.migration import MigrationMeta
 from releasectl.models.plan import Plan
@@ -24,6 +25,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "state": State,
     "status": Status,
     "history-entry": HistoryEntry,
+    "changelog": Changelog,
 }
 
 
