@@ -1,0 +1,1 @@
+"""Releases: versions, manifests, changelogs, packages and the commit back to git."""
