@@ -114,6 +114,12 @@ class Engine:
             raise StaleError("the plan file was modified after it was made (digest mismatch)")
         operation = operation_of(plan)
         session.authorize(operation, breaking=any(s.breaking for s in plan.steps))
+        for component in dict.fromkeys(s.component for s in plan.steps):
+            session.authorize(
+                operation,
+                component=component,
+                breaking=any(s.breaking for s in plan.steps if s.component == component),
+            )
         self._check_promotion(plan)
         migrations = plan_migrations(self.workspace, plan)
         if not prechecked:

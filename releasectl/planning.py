@@ -200,6 +200,9 @@ def validate(
     errors = workspace.problems()
     errors.extend(manifest_secret_problems(workspace))
     errors.extend(migration_problems(workspace))
+    from releasectl import authz
+
+    errors.extend(authz.problems(workspace))
     if env is not None:
         try:
             workspace.environment(env)
