@@ -15,8 +15,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from k8semu import KubeEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ("releasectl.yaml", "releases", "migrations", "authz")
@@ -215,6 +219,19 @@ def postgres_url() -> Iterator[str]:
     yield f"{head}/{name}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- Kubernetes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEmulator]:
+    """A loopback Kubernetes API server (tests/k8semu) and a kubeconfig pointing at it:
+    `kube.kubeconfig`, `kube.context`, `kube.get(kind, name)`, `kube.cluster.fail(...)`."""
+    from k8semu import KubeEmulator
+
+    with KubeEmulator.running(tmp_path_factory.mktemp("kube")) as emulator:
+        yield emulator
 
 
 # --- CI: a skipped test is a missing test ------------------------------------------------
