@@ -13,7 +13,7 @@ from typing import Protocol
 from releasectl import timeutil
 from releasectl.actor import actor as current_actor
 from releasectl.backups import BackupStore
-from releasectl.errors import DeniedError, InputError
+from releasectl.errors import InputError
 from releasectl.history import History
 from releasectl.models.state import State
 from releasectl.models.workspace import MIGRATED_TYPES, ServiceTarget
@@ -146,19 +146,16 @@ class Session:
         """Ask the workspace's Cedar policy (protected environments only); exit 5 on deny."""
         if not self.spec.protected:
             return
-        from releasectl import authz
+        from releasectl.authz import authorize
 
-        approvals = tuple(
-            a.strip() for a in self.environ.get(self.spec.approvals_env, "").split(",") if a.strip()
-        )
-        decision = authz.authorize(
+        # raises DeniedError (exit 5) naming the deciding policy; approvals come from the
+        # environment variable the environment names
+        authorize(
             self.workspace,
             self.env,
             actor=self.actor,
             action=action,
             component=component,
             breaking=breaking,
-            approvals=approvals,
+            environ=self.environ,
         )
-        if not decision.allowed:
-            raise DeniedError(decision.explain())

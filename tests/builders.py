@@ -38,8 +38,9 @@ def make_workspace(
     return root
 
 
-def write_release(root: Path, version: str, pins: dict[str, Any],
-                  upgrades_from: str | None = None) -> None:
+def write_release(
+    root: Path, version: str, pins: dict[str, Any], upgrades_from: str | None = None
+) -> None:
     manifest: dict[str, Any] = {
         "apiVersion": "releasectl/v1",
         "kind": "Release",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from k8semu import KubeEmulator
+    from tests.k8semu import KubeEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ("releasectl.yaml", "releases", "migrations", "authz")
@@ -228,7 +228,7 @@ def postgres_url() -> Iterator[str]:
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEmulator]:
     """A loopback Kubernetes API server (tests/k8semu) and a kubeconfig pointing at it:
     `kube.kubeconfig`, `kube.context`, `kube.get(kind, name)`, `kube.cluster.fail(...)`."""
-    from k8semu import KubeEmulator
+    from tests.k8semu import KubeEmulator
 
     with KubeEmulator.running(tmp_path_factory.mktemp("kube")) as emulator:
         yield emulator

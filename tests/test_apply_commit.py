@@ -12,7 +12,8 @@ from tests.conftest import git, run_cli
 def test_apply_commit_records_everything(example: Path) -> None:
     (example / ".gitignore").write_text(
         "/.releasectl/local/\n/.releasectl/locks/\n/.releasectl/backups/\n/.releasectl/cache/\n"
-        "/deploy/\n/dist/\n")
+        "/deploy/\n/dist/\n"
+    )
     git(example, "add", ".gitignore")
     git(example, "commit", "-q", "-m", "chore: ignore runtime data")
     git(example, "tag", "v1.0.0")
@@ -25,9 +26,12 @@ def test_apply_commit_records_everything(example: Path) -> None:
     message = git(example, "log", "-1", "--format=%B")
     assert "local" in message and "1.1.0" in message and plan["digest"][:12] in message
     changed = set(git(example, "show", "--name-only", "--format=", "HEAD").split())
-    assert changed == {".releasectl/state/local.json", ".releasectl/history/local.jsonl",
-                       "CHANGELOG.md",
-                       ".releasectl/packages/rust-security-platform-1.1.0.sha256"}
+    assert changed == {
+        ".releasectl/state/local.json",
+        ".releasectl/history/local.jsonl",
+        "CHANGELOG.md",
+        ".releasectl/packages/rust-security-platform-1.1.0.sha256",
+    }
     tags = set(git(example, "tag", "--points-at", "HEAD").split())
     assert tags == {"v1.1.0", "auth-service@1.3.0", "policy-service@1.1.0"}
     changelog = (example / "CHANGELOG.md").read_text()

@@ -38,18 +38,27 @@ def sql_picture(db: Path) -> dict[str, Any]:
     """Schema (sqlite_master) and every row of every table but the migration history, sorted."""
     conn = sqlite3.connect(db)
     try:
-        schema = sorted(conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall())
-        rows = {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
-                for (kind, name, _, _) in schema if kind == "table" and name != HISTORY_TABLE}
+        schema = sorted(
+            conn.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+            ).fetchall()
+        )
+        rows = {
+            name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+            for (kind, name, _, _) in schema
+            if kind == "table" and name != HISTORY_TABLE
+        }
         return {"schema": schema, "rows": rows}
     finally:
         conn.close()
 
 
 def files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def status(root: Path) -> dict[str, Any]:
@@ -72,8 +81,12 @@ def history(root: Path) -> list[dict[str, Any]]:
 
 def add_database_v2(root: Path) -> None:
     """A second database migration (so the round trip changes SQL too), pinned by 1.1.0."""
-    add_migration(root, "database", "0002_mfa_devices", {
-        "up.sql": """
+    add_migration(
+        root,
+        "database",
+        "0002_mfa_devices",
+        {
+            "up.sql": """
             CREATE TABLE mfa_devices (
                 id         INTEGER PRIMARY KEY,
                 user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -83,23 +96,31 @@ def add_database_v2(root: Path) -> None:
             CREATE INDEX mfa_devices_user_idx ON mfa_devices (user_id);
             INSERT INTO roles (id, name, description) VALUES (4, 'auditor', 'Reads the audit log');
         """,
-        "down.sql": """
+            "down.sql": """
             DELETE FROM roles WHERE id = 4;
             DROP INDEX mfa_devices_user_idx;
             DROP TABLE mfa_devices;
         """,
-    })
+        },
+    )
     manifest = root / "releases/1.1.0.yaml"
-    manifest.write_text(manifest.read_text().replace("database: {version: 1}",
-                                                     "database: {version: 2}"))
+    manifest.write_text(
+        manifest.read_text().replace("database: {version: 1}", "database: {version: 2}")
+    )
 
 
 def test_upgrade_then_rollback_restores_data_exactly(example: Path) -> None:
     add_database_v2(example)
     first = run_cli("apply", "--release", "1.0.0", "--yes", cwd=example)
     assert first.code == 0, first
-    assert versions(example) == {"config": 1, "database": 1, "policies": 1,
-                                 "policy-service": "1.0.0", "redis": 1, "auth-service": "1.0.0"}
+    assert versions(example) == {
+        "config": 1,
+        "database": 1,
+        "policies": 1,
+        "policy-service": "1.0.0",
+        "redis": 1,
+        "auth-service": "1.0.0",
+    }
     # seed data the migrations must carry through: sessions in the v1 namespace, users
     with embedded(example) as client:
         for n in range(50):
@@ -109,16 +130,24 @@ def test_upgrade_then_rollback_restores_data_exactly(example: Path) -> None:
         before_redis = snapshot(client)
     db = example / ".releasectl/local/platform.db"
     with sqlite3.connect(db) as conn:
-        conn.executemany("INSERT INTO users (id, email, display_name) VALUES (?, ?, ?)",
-                         [(n, f"user{n}@example.com", f"User {n}") for n in range(1, 21)])
+        conn.executemany(
+            "INSERT INTO users (id, email, display_name) VALUES (?, ?, ?)",
+            [(n, f"user{n}@example.com", f"User {n}") for n in range(1, 21)],
+        )
     before_sql = sql_picture(db)
     before_config = files(example / "deploy/local/config")
     before_policies = files(example / "deploy/local/policies")
 
     upgrade = run_cli("apply", "--yes", cwd=example)
     assert upgrade.code == 0, upgrade
-    assert versions(example) == {"config": 2, "database": 2, "policies": 1,
-                                 "policy-service": "1.1.0", "redis": 2, "auth-service": "1.3.0"}
+    assert versions(example) == {
+        "config": 2,
+        "database": 2,
+        "policies": 1,
+        "policy-service": "1.1.0",
+        "redis": 2,
+        "auth-service": "1.3.0",
+    }
     with embedded(example) as client:
         assert client.exists("session:v1:7") == 0
         assert client.hget("session:v2:7", "user") == b"7"
@@ -128,8 +157,13 @@ def test_upgrade_then_rollback_restores_data_exactly(example: Path) -> None:
 
     back = run_cli("plan", "--release", "1.0.0", "--format", "json", cwd=example)
     steps = [(s["component"], s["action"]) for s in json.loads(back.out)["steps"]]
-    assert steps == [("auth-service", "deploy"), ("redis", "down"), ("policy-service", "deploy"),
-                     ("database", "down"), ("config", "down")]
+    assert steps == [
+        ("auth-service", "deploy"),
+        ("redis", "down"),
+        ("policy-service", "deploy"),
+        ("database", "down"),
+        ("config", "down"),
+    ]
     down = run_cli("apply", "--release", "1.0.0", "--yes", cwd=example)
     assert down.code == 0, down
     with embedded(example) as client:
@@ -178,20 +212,25 @@ def test_plan_goes_stale_when_a_migration_changes(example: Path, tmp_path: Path)
 
 
 def _failing_redis_migration(root: Path) -> None:
-    add_migration(root, "redis", "0003_broken", {
-        "up.yaml": """
+    add_migration(
+        root,
+        "redis",
+        "0003_broken",
+        {
+            "up.yaml": """
             ops:
               - set: {key: "feature:flags", value: "on"}
               - hset: {key: "config:auth", fields: {mfa_required: "true"}}
               - hset: {key: "schema:redis:version", fields: {oops: "wrong type"}}
               - set: {key: "never:reached", value: "x"}
         """,
-        "down.yaml": """
+            "down.yaml": """
             ops:
               - del: {keys: ["feature:flags", "never:reached"]}
               - hdel: {key: "config:auth", fields: [mfa_required]}
         """,
-    })
+        },
+    )
 
 
 def test_failing_redis_step_is_rolled_back(example: Path) -> None:
@@ -212,20 +251,28 @@ def test_failing_redis_step_is_rolled_back(example: Path) -> None:
     assert after_status["dirty"] is False
     entries = history(example)
     assert [(e["action"], e["result"]) for e in entries[-3:]] == [
-        ("backup", "success"), ("up", "failed"), ("rollback", "success")]
+        ("backup", "success"),
+        ("up", "failed"),
+        ("rollback", "success"),
+    ]
     assert "WRONGTYPE" in entries[-2]["error"]
 
 
 def test_failing_sqlite_step_is_rolled_back(example: Path) -> None:
     assert run_cli("apply", "--yes", cwd=example).code == 0
-    add_migration(example, "database", "0002_half_way", {
-        "up.sql": """
+    add_migration(
+        example,
+        "database",
+        "0002_half_way",
+        {
+            "up.sql": """
             CREATE TABLE api_keys (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL);
             INSERT INTO roles (id, name, description) VALUES (9, 'temp', 'x');
             INSERT INTO roles (id, name, description) VALUES (1, 'duplicate', 'fails');
         """,
-        "down.sql": "DROP TABLE api_keys;\nDELETE FROM roles WHERE id = 9;\n",
-    })
+            "down.sql": "DROP TABLE api_keys;\nDELETE FROM roles WHERE id = 9;\n",
+        },
+    )
     db = example / ".releasectl/local/platform.db"
     before = sql_picture(db)
     before_status = status(example)
@@ -243,19 +290,21 @@ def _postgres_workspace(root: Path, url: str) -> Path:
         components={"db": {"type": "sql"}},
         targets={"db": {"url": url}},
         releases={"1.0.0": {"db": 1}, "1.1.0": {"db": 2}},
-        migrations={"db": {
-            "0001_accounts": {
-                "up.sql": "CREATE TABLE accounts (id SERIAL PRIMARY KEY, name TEXT NOT NULL);\n"
-                          "INSERT INTO accounts (name) VALUES ('alice'), ('bob');\n",
-                "down.sql": "DROP TABLE accounts;\n",
-            },
-            "0002_half_way": {
-                "up.sql": "ALTER TABLE accounts ADD COLUMN email TEXT;\n"
-                          "UPDATE accounts SET email = name || '@example.com';\n"
-                          "ALTER TABLE accounts ADD CONSTRAINT one_name CHECK (name = 'x');\n",
-                "down.sql": "ALTER TABLE accounts DROP COLUMN email;\n",
-            },
-        }},
+        migrations={
+            "db": {
+                "0001_accounts": {
+                    "up.sql": "CREATE TABLE accounts (id SERIAL PRIMARY KEY, name TEXT NOT NULL);\n"
+                    "INSERT INTO accounts (name) VALUES ('alice'), ('bob');\n",
+                    "down.sql": "DROP TABLE accounts;\n",
+                },
+                "0002_half_way": {
+                    "up.sql": "ALTER TABLE accounts ADD COLUMN email TEXT;\n"
+                    "UPDATE accounts SET email = name || '@example.com';\n"
+                    "ALTER TABLE accounts ADD CONSTRAINT one_name CHECK (name = 'x');\n",
+                    "down.sql": "ALTER TABLE accounts DROP COLUMN email;\n",
+                },
+            }
+        },
     )
 
 
@@ -267,8 +316,10 @@ def test_failing_postgres_step_is_rolled_back(tmp_path: Path, postgres_url: str)
 
     def picture() -> Any:
         with psycopg.connect(postgres_url) as conn:
-            cols = conn.execute("SELECT column_name, data_type FROM information_schema.columns "
-                                "WHERE table_name = 'accounts' ORDER BY column_name").fetchall()
+            cols = conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'accounts' ORDER BY column_name"
+            ).fetchall()
             rows = conn.execute("SELECT * FROM accounts ORDER BY id").fetchall()
             return cols, rows
 
@@ -287,16 +338,20 @@ def test_failing_script_step_restores_scope_and_runs_down(tmp_path: Path) -> Non
         components={"hooks": {"type": "script"}},
         targets={"hooks": {"env": {"GREETING": "hello"}}},
         releases={"1.0.0": {"hooks": 1}},
-        migrations={"hooks": {"0001_half_way": {
-            "migration.yaml": "scope: [data/config.txt]\n",
-            "up.sh": """
+        migrations={
+            "hooks": {
+                "0001_half_way": {
+                    "migration.yaml": "scope: [data/config.txt]\n",
+                    "up.sh": """
                 set -e
                 echo "$GREETING from $RELEASECTL_COMPONENT" > data/config.txt
                 echo "step output"
                 exit 7
             """,
-            "down.sh": "echo down-ran > data/down-marker\n",
-        }}},
+                    "down.sh": "echo down-ran > data/down-marker\n",
+                }
+            }
+        },
     )
     (root / "data").mkdir()
     (root / "data/config.txt").write_text("original\n")
@@ -315,8 +370,14 @@ def test_encrypted_backups_need_the_key(tmp_path: Path, monkeypatch: pytest.Monk
         components={"cache": {"type": "redis"}},
         targets={"cache": {"url": "redis+embedded://.releasectl/local/cache.db"}},
         releases={"1.0.0": {"cache": 1}},
-        migrations={"cache": {"0001_init": {"up.yaml": "ops:\n  - set: {key: a, value: '1'}\n",
-                                            "down.yaml": "ops:\n  - del: {keys: [a]}\n"}}},
+        migrations={
+            "cache": {
+                "0001_init": {
+                    "up.yaml": "ops:\n  - set: {key: a, value: '1'}\n",
+                    "down.yaml": "ops:\n  - del: {keys: [a]}\n",
+                }
+            }
+        },
         env={"backups": {"encrypt": True}},
     )
     refused = run_cli("apply", "--yes", cwd=root)
@@ -362,12 +423,20 @@ def test_service_deploy_renders_image(example: Path) -> None:
 
 def test_release_pin_and_write_release(tmp_path: Path) -> None:
     root = make_workspace(
-        tmp_path / "ws", components={"db": {"type": "sql"}},
+        tmp_path / "ws",
+        components={"db": {"type": "sql"}},
         targets={"db": {"url": "sqlite:///.releasectl/local/db.sqlite"}},
         releases={"1.0.0": {"db": 1}},
-        migrations={"db": {"0001_t": {"up.sql": "CREATE TABLE t (id INTEGER);\n",
-                                      "down.sql": "DROP TABLE t;\n"}}},
-        env={"release": "1.0.0"})
+        migrations={
+            "db": {
+                "0001_t": {
+                    "up.sql": "CREATE TABLE t (id INTEGER);\n",
+                    "down.sql": "DROP TABLE t;\n",
+                }
+            }
+        },
+        env={"release": "1.0.0"},
+    )
     write_release(root, "1.1.0", {"db": 1})
     out = run_cli("plan", "--format", "json", cwd=root)
     assert json.loads(out.out)["release"]["to"] == "1.0.0"

@@ -14,11 +14,18 @@ from releasectl.errors import InputError
 KEY = base64.b64encode(bytes(range(32))).decode()
 
 
-def store(tmp_path: Path, *, encrypt: bool, retention: int = 3, key: str | None = KEY
-          ) -> BackupStore:
+def store(
+    tmp_path: Path, *, encrypt: bool, retention: int = 3, key: str | None = KEY
+) -> BackupStore:
     environ = {"RELEASECTL_BACKUP_KEY": key} if key else {}
-    return BackupStore(tmp_path / "backups", "prod", encrypt=encrypt,
-                       key_env="RELEASECTL_BACKUP_KEY", retention=retention, environ=environ)
+    return BackupStore(
+        tmp_path / "backups",
+        "prod",
+        encrypt=encrypt,
+        key_env="RELEASECTL_BACKUP_KEY",
+        retention=retention,
+        environ=environ,
+    )
 
 
 def write(s: BackupStore, payload: bytes, component: str = "redis") -> str:
@@ -26,7 +33,7 @@ def write(s: BackupStore, payload: bytes, component: str = "redis") -> str:
 
     def fill(out: object) -> None:
         for i in range(0, len(payload), 70_000):
-            out.write(payload[i:i + 70_000])  # type: ignore[attr-defined]
+            out.write(payload[i : i + 70_000])  # type: ignore[attr-defined]
 
     s.store(meta, fill)
     return meta.id

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8semu import KubeEmulator
+from tests.k8semu import KubeEmulator
 
 from releasectl.errors import ReleasectlError, TargetError
 from releasectl.targets.base import Deadline, Failure

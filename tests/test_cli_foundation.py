@@ -25,8 +25,9 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_plan_lists_every_step_in_dependency_order(example: Path) -> None:
     result = run_cli("plan", cwd=example)
     assert result.code == 0, result
-    steps = re.findall(r"^\s+[+~-]\s+\d+\. (\S+)\s+(up|down|deploy)\s+(\S+) -> (\S+)",
-                       result.out, re.MULTILINE)
+    steps = re.findall(
+        r"^\s+[+~-]\s+\d+\. (\S+)\s+(up|down|deploy)\s+(\S+) -> (\S+)", result.out, re.MULTILINE
+    )
     assert steps == [
         ("config", "up", "0", "1"),
         ("config", "up", "1", "2"),
@@ -50,8 +51,15 @@ def test_plan_json_matches_its_schema(example: Path, tmp_path: Path) -> None:
     assert doc["release"] == {"from": None, "to": "1.1.0"}
     assert doc["state"] == {"lineage": None, "serial": 0}
     assert len(doc["steps"]) == 8 and len(doc["rollback"]) == 8
-    assert set(doc["steps"][0]) >= {"component", "action", "from", "to", "migration",
-                                    "checksum", "backup"}
+    assert set(doc["steps"][0]) >= {
+        "component",
+        "action",
+        "from",
+        "to",
+        "migration",
+        "checksum",
+        "backup",
+    }
     assert json.loads((tmp_path / "plan.json").read_text()) == doc
 
 
@@ -99,29 +107,43 @@ def test_bad_semantic_version_names_file_line_field(example: Path) -> None:
     edit(example / "releases/1.1.0.yaml", "version: 1.3.0", "version: 1.3")
     result = run_cli("plan", cwd=example)
     assert result.code == 1
-    line = next(n for n, text in enumerate(
-        (example / "releases/1.1.0.yaml").read_text().splitlines(), start=1) if "1.3\n" in
-        text + "\n")
-    assert (f"releases/1.1.0.yaml:{line}: components.auth-service.version: '1.3' is not a "
-            "semantic version") in result.err
+    line = next(
+        n
+        for n, text in enumerate(
+            (example / "releases/1.1.0.yaml").read_text().splitlines(), start=1
+        )
+        if "1.3\n" in text + "\n"
+    )
+    assert (
+        f"releases/1.1.0.yaml:{line}: components.auth-service.version: '1.3' is not a "
+        "semantic version"
+    ) in result.err
 
 
 def test_cyclic_needs(example: Path) -> None:
     edit(example / "releasectl.yaml", "type: redis\n", "type: redis\n    needs: [auth-service]\n")
     result = run_cli("plan", cwd=example)
     assert result.code == 1
-    assert "components form a cycle through `needs`: auth-service -> redis -> auth-service" \
+    assert (
+        "components form a cycle through `needs`: auth-service -> redis -> auth-service"
         in result.err
+    )
     assert "releasectl.yaml:" in result.err
 
 
 def test_unknown_component_in_manifest(example: Path) -> None:
-    edit(example / "releases/1.1.0.yaml", "  database: {version: 1}",
-         "  database: {version: 1}\n  cache: {version: 1}")
+    edit(
+        example / "releases/1.1.0.yaml",
+        "  database: {version: 1}",
+        "  database: {version: 1}\n  cache: {version: 1}",
+    )
     result = run_cli("plan", cwd=example)
     assert result.code == 1
-    assert re.search(r"releases/1\.1\.0\.yaml:\d+: components\.cache: unknown component "
-                     r"'cache'", result.err), result.err
+    assert re.search(
+        r"releases/1\.1\.0\.yaml:\d+: components\.cache: unknown component "
+        r"'cache'",
+        result.err,
+    ), result.err
 
 
 def test_violated_requires(example: Path) -> None:
@@ -135,15 +157,31 @@ def test_missing_down_on_downgrade_path(example: Path) -> None:
     (example / "migrations/redis/0002_monitoring_performance/down.yaml").unlink()
     backend = FileBackend(example / ".releasectl", "local")
     found = {m.id: m for m in _catalogue(example, "redis")}
-    state = State(env="local", lineage="l", serial=1, components={
-        "redis": ComponentState(version=2, applied=tuple(
-            AppliedMigration(id=i, version=m.number, checksum=m.checksum,
-                             applied_at="2026-01-01T00:00:00Z") for i, m in found.items()))})
+    state = State(
+        env="local",
+        lineage="l",
+        serial=1,
+        components={
+            "redis": ComponentState(
+                version=2,
+                applied=tuple(
+                    AppliedMigration(
+                        id=i,
+                        version=m.number,
+                        checksum=m.checksum,
+                        applied_at="2026-01-01T00:00:00Z",
+                    )
+                    for i, m in found.items()
+                ),
+            )
+        },
+    )
     backend.write(state, None)
     result = run_cli("migrate", "redis", "0", "--yes", cwd=example)
     assert result.code == 1
-    assert ("component 'redis': cannot go down from 2 to 0: no down part in "
-            "0002_monitoring_performance") in result.err
+    assert (
+        "component 'redis': cannot go down from 2 to 0: no down part in 0002_monitoring_performance"
+    ) in result.err
 
 
 def _catalogue(root: Path, component: str) -> list:  # type: ignore[type-arg]
@@ -157,10 +195,27 @@ def _catalogue(root: Path, component: str) -> list:  # type: ignore[type-arg]
 def test_drift_of_an_applied_migration_exits_3(example: Path) -> None:
     mig = example / "migrations/database/0001_initial_schema"
     backend = FileBackend(example / ".releasectl", "local")
-    backend.write(State(env="local", lineage="l", serial=1, components={
-        "database": ComponentState(version=1, applied=(AppliedMigration(
-            id="0001_initial_schema", version=1, checksum=checksum_dir(mig),
-            applied_at="2026-01-01T00:00:00Z"),))}), None)
+    backend.write(
+        State(
+            env="local",
+            lineage="l",
+            serial=1,
+            components={
+                "database": ComponentState(
+                    version=1,
+                    applied=(
+                        AppliedMigration(
+                            id="0001_initial_schema",
+                            version=1,
+                            checksum=checksum_dir(mig),
+                            applied_at="2026-01-01T00:00:00Z",
+                        ),
+                    ),
+                )
+            },
+        ),
+        None,
+    )
     assert run_cli("validate", cwd=example).code == 0
     edit(mig / "up.sql", "display_name  VARCHAR(200)", "display_name  VARCHAR(300)")
     result = run_cli("validate", cwd=example)
@@ -183,9 +238,14 @@ def test_crlf_checkout_is_not_drift(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("a: [" * 200 + "]" * 200, "nesting deeper than"),
-        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-            for p, c in zip("abcdefg", "bcdefgh", strict=True)), "more than 200000 nodes"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                for p, c in zip("abcdefg", "bcdefgh", strict=True)
+            ),
+            "more than 200000 nodes",
+        ),
         ("apiVersion: releasectl/v1\napiVersion: releasectl/v1\n", "found duplicate key"),
         ("!!python/object:os.system {}\n", "not allowed"),
         ("key: [unclosed\n", "invalid YAML"),
@@ -210,8 +270,9 @@ def test_unknown_field_and_missing_field(example: Path) -> None:
     edit(example / "releasectl.yaml", "    type: redis\n", "    type: redis\n    colour: red\n")
     result = run_cli("validate", cwd=example)
     assert result.code == 1
-    assert re.search(r"releasectl\.yaml:\d+: components\.redis\.colour: unknown field",
-                     result.err), result.err
+    assert re.search(
+        r"releasectl\.yaml:\d+: components\.redis\.colour: unknown field", result.err
+    ), result.err
 
 
 def test_catalogue_errors(example: Path) -> None:
@@ -224,8 +285,10 @@ def test_catalogue_errors(example: Path) -> None:
     (base / "0004_empty").mkdir()
     result = run_cli("validate", cwd=example)
     assert result.code == 1
-    assert "migrations/database/not-a-migration: migration directory name must be NNNN_slug" \
+    assert (
+        "migrations/database/not-a-migration: migration directory name must be NNNN_slug"
         in result.err
+    )
     assert "duplicate migration number 0001" in result.err
     assert "migrations/database/0004_empty: a sql migration needs up.sql" in result.err
     assert "migrations/database: migration numbers have gaps: missing 0002" in result.err
@@ -247,6 +310,19 @@ def test_schemas_are_up_to_date() -> None:
 def test_help_lists_every_command() -> None:
     result = run_cli("--help")
     assert result.code == 0
-    for name in ("plan", "apply", "migrate", "rollback", "backup", "restore", "status",
-                 "validate", "version", "release", "changelog", "history", "recover"):
+    for name in (
+        "plan",
+        "apply",
+        "migrate",
+        "rollback",
+        "backup",
+        "restore",
+        "status",
+        "validate",
+        "version",
+        "release",
+        "changelog",
+        "history",
+        "recover",
+    ):
         assert f"\n  {name} " in result.out

@@ -50,10 +50,10 @@ def redis_keys(root: Path) -> set[bytes]:
         ("after-record", False, 1),
     ],
 )
-def test_kill_at_step_boundary(example: Path, point: str, dirty: bool,
-                               after_recover: int) -> None:
-    crashed = run_proc("apply", "--yes", cwd=example,
-                       env={"RELEASECTL_FAILPOINT": f"{point}@{REDIS_STEP}"})
+def test_kill_at_step_boundary(example: Path, point: str, dirty: bool, after_recover: int) -> None:
+    crashed = run_proc(
+        "apply", "--yes", cwd=example, env={"RELEASECTL_FAILPOINT": f"{point}@{REDIS_STEP}"}
+    )
     assert crashed.code == -signal.SIGKILL, crashed
     before = status(example)
     assert before["dirty"] is dirty
@@ -86,11 +86,13 @@ def test_kill_during_rollback_then_recover(example: Path) -> None:
     bad.mkdir()
     (bad / "up.yaml").write_text(
         "ops:\n  - set: {key: 'new:key', value: '1'}\n"
-        "  - hset: {key: 'schema:redis:version', fields: {x: '1'}}\n")
+        "  - hset: {key: 'schema:redis:version', fields: {x: '1'}}\n"
+    )
     (bad / "down.yaml").write_text("ops:\n  - del: {keys: ['new:key']}\n")
     keys_before = redis_keys(example)
-    crashed = run_proc("migrate", "redis", "3", "--yes", cwd=example,
-                       env={"RELEASECTL_FAILPOINT": "in-rollback@0"})
+    crashed = run_proc(
+        "migrate", "redis", "3", "--yes", cwd=example, env={"RELEASECTL_FAILPOINT": "in-rollback@0"}
+    )
     assert crashed.code == -signal.SIGKILL, crashed
     assert status(example)["journal"]["phase"] == "rollback"
     assert run_cli("recover", cwd=example).code == 0
@@ -104,16 +106,20 @@ def _slow_script_workspace(root: Path) -> Path:
         components={"hooks": {"type": "script"}},
         targets={"hooks": {}},
         releases={"1.0.0": {"hooks": 1}},
-        migrations={"hooks": {"0001_slow": {
-            "migration.yaml": "scope: [data]\ntimeout: 60\n",
-            "up.sh": """
+        migrations={
+            "hooks": {
+                "0001_slow": {
+                    "migration.yaml": "scope: [data]\ntimeout: 60\n",
+                    "up.sh": """
                 echo changed > data/value.txt
                 touch data/created-by-up.txt
                 touch "$RELEASECTL_WORKSPACE/started"
                 sleep 30
             """,
-            "down.sh": "rm -f data/created-by-up.txt\n",
-        }}},
+                    "down.sh": "rm -f data/created-by-up.txt\n",
+                }
+            }
+        },
     )
 
 
@@ -121,9 +127,13 @@ def test_kill_inside_a_running_migration(tmp_path: Path) -> None:
     root = _slow_script_workspace(tmp_path / "ws")
     (root / "data").mkdir()
     (root / "data/value.txt").write_text("original\n")
-    proc = subprocess.Popen([sys.executable, "-m", "releasectl", "apply", "--yes"], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "releasectl", "apply", "--yes"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not (root / "started").exists():
         assert time.monotonic() < deadline, proc.communicate(timeout=5)
@@ -142,9 +152,13 @@ def test_kill_inside_a_running_migration(tmp_path: Path) -> None:
 
 def test_concurrent_apply_gets_exit_4(example: Path) -> None:
     first = subprocess.Popen(
-        [sys.executable, "-m", "releasectl", "apply", "--yes"], cwd=example,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "RELEASECTL_FAILPOINT": "before-run@0=sleep:4"})
+        [sys.executable, "-m", "releasectl", "apply", "--yes"],
+        cwd=example,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RELEASECTL_FAILPOINT": "before-run@0=sleep:4"},
+    )
     lock = example / ".releasectl/locks/local.lock"
     deadline = time.monotonic() + 30
     while not lock.exists():
@@ -156,30 +170,41 @@ def test_concurrent_apply_gets_exit_4(example: Path) -> None:
     assert "lock id" in second.err
     shown = status(example)
     assert shown["lock"]["holder"] == "tester"
-    out, err = first.communicate(timeout=120)
+    _out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert status(example)["release"] == "1.1.0"
 
 
 def test_stale_lock_of_a_killed_apply_is_taken_over(example: Path) -> None:
-    crashed = run_proc("apply", "--yes", cwd=example,
-                       env={"RELEASECTL_FAILPOINT": "before-step@0"})
+    crashed = run_proc("apply", "--yes", cwd=example, env={"RELEASECTL_FAILPOINT": "before-step@0"})
     assert crashed.code == -signal.SIGKILL
     assert (example / ".releasectl/locks/local.lock").exists()
     result = run_cli("apply", "--yes", cwd=example)
     assert result.code == 0, result
     assert "took over a stale lock" in result.err
-    actions = [json.loads(line)["action"] for line in
-               (example / ".releasectl/history/local.jsonl").read_text().splitlines()]
+    actions = [
+        json.loads(line)["action"]
+        for line in (example / ".releasectl/history/local.jsonl").read_text().splitlines()
+    ]
     assert "lock-takeover" in actions
 
 
 def test_unlock_needs_the_lock_id(example: Path) -> None:
     lock = example / ".releasectl/locks/local.lock"
     lock.parent.mkdir(parents=True)
-    lock.write_text(json.dumps({"id": "abc", "env": "local", "holder": "ci-runner-7",
-                                "operation": "apply", "host": "elsewhere", "pid": 1,
-                                "since": "2026-11-25T00:00:00.000Z"}))
+    lock.write_text(
+        json.dumps(
+            {
+                "id": "abc",
+                "env": "local",
+                "holder": "ci-runner-7",
+                "operation": "apply",
+                "host": "elsewhere",
+                "pid": 1,
+                "since": "2026-11-25T00:00:00.000Z",
+            }
+        )
+    )
     held = run_cli("apply", "--yes", cwd=example)
     assert held.code == 4 and "held by ci-runner-7" in held.err
     assert run_cli("unlock", "nope", cwd=example).code == 1

@@ -32,11 +32,22 @@ def test_second_holder_is_refused_with_holder_named(tmp_path: Path) -> None:
 
 def test_stale_lock_of_dead_process_is_taken_over(tmp_path: Path) -> None:
     backend = FileBackend(tmp_path, "local")
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = int(proc.stdout)
-    stale = LockInfo(id="old", env="local", holder="ghost", operation="apply",
-                     host=info("x").host, pid=dead, since="2026-01-01T00:00:00Z")
+    stale = LockInfo(
+        id="old",
+        env="local",
+        holder="ghost",
+        operation="apply",
+        host=info("x").host,
+        pid=dead,
+        since="2026-01-01T00:00:00Z",
+    )
     backend.lock_path.parent.mkdir(parents=True)
     backend.lock_path.write_text(json.dumps(stale.as_dict()))
     lock = backend.acquire(info("alice"), ttl=60, timeout=0)
@@ -47,8 +58,15 @@ def test_stale_lock_of_dead_process_is_taken_over(tmp_path: Path) -> None:
 
 def test_lock_of_other_host_is_not_taken(tmp_path: Path) -> None:
     backend = FileBackend(tmp_path, "local")
-    other = LockInfo(id="far", env="local", holder="ci", operation="apply", host="elsewhere",
-                     pid=1, since="2026-01-01T00:00:00Z")
+    other = LockInfo(
+        id="far",
+        env="local",
+        holder="ci",
+        operation="apply",
+        host="elsewhere",
+        pid=1,
+        since="2026-01-01T00:00:00Z",
+    )
     backend.lock_path.parent.mkdir(parents=True)
     backend.lock_path.write_text(json.dumps(other.as_dict()))
     with pytest.raises(LockHeldError, match="held by ci"):

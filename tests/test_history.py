@@ -13,8 +13,16 @@ def make(tmp_path: Path, count: int = 4) -> FileBackend:
     backend = FileBackend(tmp_path / ".releasectl", "local")
     history = History(backend, actor="alice")
     for n in range(count):
-        history.append("up", "success", component="redis", migration=f"000{n + 1}_x",
-                       from_=n, to=n + 1, duration=0.5, plan="d" * 64)
+        history.append(
+            "up",
+            "success",
+            component="redis",
+            migration=f"000{n + 1}_x",
+            from_=n,
+            to=n + 1,
+            duration=0.5,
+            plan="d" * 64,
+        )
     return backend
 
 
@@ -40,8 +48,7 @@ def test_edited_line_is_detected(tmp_path: Path) -> None:
     entry["result"] = "failed"
     data[1] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
     _, problems = verify_lines(data)
-    assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
-        (2, "entry was modified")]
+    assert [(p.line, p.message.split(" (")[0]) for p in problems] == [(2, "entry was modified")]
 
 
 def test_deleted_line_is_detected(tmp_path: Path) -> None:
@@ -70,8 +77,11 @@ def test_last_line_truncated_is_detected(tmp_path: Path) -> None:
 def test_secrets_are_redacted_in_errors(tmp_path: Path) -> None:
     backend = FileBackend(tmp_path / ".releasectl", "local")
     History(backend, actor="a").append(
-        "up", "failed", component="redis",
-        error="cannot connect to redis://:hunter2hunter2@db:6379/0 with AKIAABCDEFGHIJKLMNOP")
+        "up",
+        "failed",
+        component="redis",
+        error="cannot connect to redis://:hunter2hunter2@db:6379/0 with AKIAABCDEFGHIJKLMNOP",
+    )
     text = backend.history_path.read_text()
     assert "hunter2hunter2" not in text and "AKIAABCDEFGHIJKLMNOP" not in text
     assert verify_lines(lines(backend))[1] == []
@@ -85,7 +95,10 @@ def test_legacy_csv_view(tmp_path: Path) -> None:
     history.append("rollback", "success", component="redis", from_=2, to=1, duration=0.1)
     history.append("down", "success", component="redis", from_=1, to=0, duration=0.1)
     history.append("backup", "success", component="redis")
-    rows = [line.split(",") for line in to_legacy_csv(History(backend, actor="a").entries()).splitlines()]
+    rows = [
+        line.split(",")
+        for line in to_legacy_csv(History(backend, actor="a").entries()).splitlines()
+    ]
     assert [r[1:] for r in rows] == [
         ["redis", "1", "migration_started"],
         ["redis", "1", "migration_completed"],

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8semu import KubeEmulator
-from k8semu.workspace import context, step, write_migrations
+from tests.k8semu import KubeEmulator
+from tests.k8semu.workspace import context, step, write_migrations
 
 from releasectl import secrets
 from releasectl.catalogue import ComponentMigrations

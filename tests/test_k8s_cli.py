@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import git, init_repo, run_cli
-from k8semu import KubeEmulator
+from tests.conftest import git, init_repo, run_cli
+from tests.k8semu import KubeEmulator
 
 from releasectl.state.base import LockInfo
 from releasectl.state.kubernetes import KubernetesBackend

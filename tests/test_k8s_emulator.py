@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from k8semu import KubeEmulator
+from tests.k8semu import KubeEmulator
 from kubernetes import client
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run_cli
-from k8semu.workspace import context, write_migrations
+from tests.conftest import run_cli
+from tests.k8semu.workspace import context, write_migrations
 
 from releasectl import checks
 from releasectl.catalogue import Migration

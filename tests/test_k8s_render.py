@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from k8semu.workspace import context, step, write_migrations
+from tests.k8semu.workspace import context, step, write_migrations
 
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import KubernetesTarget as Settings

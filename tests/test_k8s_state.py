@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from k8semu import KubeEmulator
+from tests.k8semu import KubeEmulator
 
 from releasectl.errors import ExitCode, InputError, LockHeldError, StaleError
 from releasectl.models.state import State

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from k8semu.server import ApiServer
-from k8semu.store import DEFAULT_RESOURCES, ApiError, Cluster, Request, ResourceType
+from tests.k8semu.server import ApiServer
+from tests.k8semu.store import DEFAULT_RESOURCES, ApiError, Cluster, Request, ResourceType
 
 __all__ = ["DEFAULT_RESOURCES", "ApiError", "Cluster", "KubeEmulator", "Request", "ResourceType"]
 

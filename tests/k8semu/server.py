@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from k8semu.store import ApiError, Cluster, Request, ResourceType
+from tests.k8semu.store import ApiError, Cluster, Request, ResourceType
 
 SERVER_VERSION = {
     "major": "1",

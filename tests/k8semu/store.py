@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from k8semu import merge
-from k8semu.merge import FieldPath
+from tests.k8semu import merge
+from tests.k8semu.merge import FieldPath
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" when cluster scoped), name
