@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.k8semu import KubeEmulator
 
 from releasectl.errors import ReleasectlError, TargetError
 from releasectl.targets.base import Deadline, Failure
 from releasectl.targets.cedar import CedarTarget
 from tests.cedar_helpers import UNLOCK, V1, V2, run_step, step, stored, write_migration
 from tests.cedar_helpers import target as make_target
+from tests.k8semu import KubeEmulator
 
 NAMESPACE = "rust-security"
 NAME = "cedar-policies"

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.k8semu import KubeEmulator
-from tests.k8semu.workspace import context, step, write_migrations
 
 from releasectl import secrets
 from releasectl.catalogue import ComponentMigrations
@@ -21,6 +19,8 @@ from releasectl.targets.base import Deadline, Failure
 from releasectl.targets.kube import KubeError
 from releasectl.targets.kubernetes import KubernetesTarget
 from releasectl.workspace import Workspace
+from tests.k8semu import KubeEmulator
+from tests.k8semu.workspace import context, step, write_migrations
 
 NS = "team"
 DEADLINE = Deadline(None)  # no limit: a module-level deadline would run out in a long suite

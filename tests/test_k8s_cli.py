@@ -8,12 +8,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.conftest import git, init_repo, run_cli
-from tests.k8semu import KubeEmulator
 
 from releasectl.state.base import LockInfo
 from releasectl.state.kubernetes import KubernetesBackend
 from releasectl.workspace import Workspace
+from tests.conftest import git, init_repo, run_cli
+from tests.k8semu import KubeEmulator
 
 NS = "platform"
 WORKSPACE = """

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from tests.k8semu import KubeEmulator
 from kubernetes import client
+
+from tests.k8semu import KubeEmulator
 
 
 def cm(name: str, data: dict[str, str], **labels: str) -> dict[str, Any]:

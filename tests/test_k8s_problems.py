@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli
-from tests.k8semu.workspace import context, write_migrations
-
 from releasectl import checks
 from releasectl.catalogue import Migration
 from releasectl.models.workspace import KubernetesTarget as Settings
 from releasectl.targets.kube_objects import load_snapshot, split_documents
 from releasectl.targets.kubernetes import KubernetesTarget
 from releasectl.workspace import Workspace
+from tests.conftest import run_cli
+from tests.k8semu.workspace import context, write_migrations
 
 AWS_KEY = "AKIA" + "QWERTYUIOPASDFGH"  # split so the repository itself holds no key
 PEM = "-----BEGIN RSA " + "PRIVATE KEY-----"

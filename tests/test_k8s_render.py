@@ -12,13 +12,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.k8semu.workspace import context, step, write_migrations
 
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import KubernetesTarget as Settings
 from releasectl.targets.base import Deadline, Failure, open_target
 from releasectl.targets.kubernetes import KubernetesTarget
 from releasectl.workspace import Workspace
+from tests.k8semu.workspace import context, step, write_migrations
 
 GOLDEN = Path(__file__).parent / "golden" / "kubernetes"
 DEADLINE = Deadline(None)  # no limit: a module-level deadline would run out in a long suite

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.k8semu import KubeEmulator
 
 from releasectl.errors import ExitCode, InputError, LockHeldError, StaleError
 from releasectl.models.state import State
@@ -20,6 +19,7 @@ from releasectl.state import open_backend
 from releasectl.state.base import LockInfo
 from releasectl.state.kubernetes import KubernetesBackend, LeaseLock
 from releasectl.workspace import Workspace
+from tests.k8semu import KubeEmulator
 
 NS = "releasectl"
 

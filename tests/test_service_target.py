@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8semu import KubeEmulator
-from k8semu.workspace import context, step
 
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import ServiceTarget as Settings
 from releasectl.targets.base import Deadline, Failure, open_target
 from releasectl.targets.service import ServiceTarget
+from tests.k8semu import KubeEmulator
+from tests.k8semu.workspace import context, step
 
 GOLDEN = Path(__file__).parent / "golden" / "service" / "deployment-auth-service.yaml"
 IMAGE = "ghcr.io/rust-security/auth-service:{version}"
