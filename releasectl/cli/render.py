@@ -34,20 +34,37 @@ def summary(steps: Sequence[Step]) -> str:
     )
 
 
-def step_line(index: int, step: Step, width: int) -> str:
-    move = f"{_v(step.from_)} -> {_v(step.to)}"
-    what = step.migration or ""
-    extras = []
-    if step.backup:
-        extras.append("backup")
-    if step.breaking:
-        extras.append("BREAKING")
-    tail = f"  [{', '.join(extras)}]" if extras else ""
-    desc = f"  {step.description}" if step.description else ""
-    return (
-        f"  {SYMBOL[step.action]} {index:>3}. {step.component:<{width}}  {step.action:<6}  "
-        f"{move:<14}  {what}{tail}{desc}"
-    ).rstrip()
+def _move(step: Step) -> str:
+    return f"{_v(step.from_)} -> {_v(step.to)}"
+
+
+def _flags(step: Step) -> str:
+    extras = [name for name, on in (("backup", step.backup), ("BREAKING", step.breaking)) if on]
+    return f"[{', '.join(extras)}]" if extras else ""
+
+
+def step_lines(steps: Sequence[Step]) -> list[str]:
+    """One aligned line per step: symbol, number, component, action, move, migration, flags,
+    description (as `terraform plan` gives one line per resource)."""
+    widths = [
+        max((len(f(s)) for s in steps), default=0)
+        for f in (lambda s: s.component, _move, lambda s: s.migration or "", _flags)
+    ]
+    lines = []
+    for index, step in enumerate(steps, start=1):
+        cells = [
+            step.component,
+            f"{step.action:<6}",
+            _move(step),
+            step.migration or "",
+            _flags(step),
+        ]
+        text = f"  {SYMBOL[step.action]} {index:>3}. {cells[0]:<{widths[0]}}  {cells[1]}  "
+        text += f"{cells[2]:<{widths[1]}}  {cells[3]:<{widths[2]}}  {cells[4]:<{widths[3]}}"
+        if step.description:
+            text += f"  {step.description}"
+        lines.append(text.rstrip())
+    return lines
 
 
 def plan_text(plan: Plan) -> str:
@@ -65,8 +82,7 @@ def plan_text(plan: Plan) -> str:
         )
         return "\n".join(lines) + "\n"
     lines.append("")
-    width = max((len(s.component) for s in plan.steps), default=10)
-    lines.extend(step_line(i, s, width) for i, s in enumerate(plan.steps, start=1))
+    lines.extend(step_lines(plan.steps))
     if not plan.steps:
         lines.append(f"  (no steps: records release {plan.release.to})")
     lines.append("")
