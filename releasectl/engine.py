@@ -478,52 +478,35 @@ class Engine:
                 f"step {journal.index + 1} ({step.component} {step.action} {step.from_} -> "
                 f"{step.to})"
             )
+            forward = journal.phase == "record" and not force_back
             try:
-                if journal.phase == "record" and not force_back:
+                if forward:
                     state = self._record(state, lock, step, migration, journal.plan)
-                    session.history.append(
-                        "recover",
-                        "success",
-                        component=step.component,
-                        migration=step.migration,
-                        from_=step.from_,
-                        to=step.to,
-                        plan=journal.plan,
-                        output="rolled forward: the step had verified",
-                    )
-                    return f"rolled {what} forward: it had run and verified before the crash"
-                if journal.phase == "backup":
+                    done = "rolled forward: the step had run and verified before the crash"
+                elif journal.phase == "backup":
                     state = session.write_state(state, lock, journal=None)
-                    session.history.append(
-                        "recover",
-                        "success",
-                        component=step.component,
-                        migration=step.migration,
-                        from_=step.from_,
-                        to=step.to,
-                        plan=journal.plan,
-                        output="nothing had run",
-                    )
-                    return f"cleared {what}: it was interrupted before it ran"
-                with self._backup_stream(journal.backup_id) as src:
-                    done = session.target(step.component).rollback(
-                        step, migration, src, Failure("crash", RuntimeError("interrupted"))
-                    )
+                    done = "cleared: the step was interrupted before it ran"
+                else:
+                    with self._backup_stream(journal.backup_id) as src:
+                        undone = session.target(step.component).rollback(
+                            step, migration, src, Failure("crash", RuntimeError("interrupted"))
+                        )
+                    state = session.write_state(state, lock, journal=None)
+                    done = f"rolled back: {undone}"
             finally:
                 session.close()
-            state = session.write_state(state, lock, journal=None)
             session.history.append(
                 "recover",
                 "success",
                 component=step.component,
                 migration=step.migration,
-                from_=step.to,
-                to=step.from_,
+                from_=step.from_ if forward else step.to,
+                to=step.to if forward else step.from_,
                 plan=journal.plan,
                 backup=journal.backup_id,
                 output=done,
             )
-            return f"rolled {what} back: {done}"
+            return f"{what}: {done}"
 
 
 def recorded_components(

@@ -7,6 +7,7 @@ Every error carries a message meant for a person. Where an error is about a plac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -69,6 +70,16 @@ class MultipleErrors(InputError):
 
     def __str__(self) -> str:
         return self.message
+
+
+def flatten(error: ReleasectlError) -> list[ReleasectlError]:
+    """The single errors inside `error` (itself, unless it bundles several)."""
+    return list(error.errors) if isinstance(error, MultipleErrors) else [error]
+
+
+def bundle(errors: Sequence[ReleasectlError]) -> ReleasectlError:
+    """One error for several: the error itself when there is one."""
+    return errors[0] if len(errors) == 1 else MultipleErrors(list(errors))
 
 
 class UsageError(ReleasectlError):

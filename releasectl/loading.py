@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from releasectl import yamlio
-from releasectl.errors import InputError, Location, MultipleErrors, ReleasectlError
+from releasectl.errors import InputError, Location, ReleasectlError, bundle
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,7 +36,7 @@ def located_errors(
     for err in exc.errors(include_url=False):
         loc = (*prefix, *_data_path(data, err["loc"]))
         errors.append(InputError(_message(err), location=doc.location(loc)))
-    return errors[0] if len(errors) == 1 else MultipleErrors(errors)
+    return bundle(errors)
 
 
 def _data_path(data: Any, loc: tuple[int | str, ...]) -> yamlio.FieldPath:

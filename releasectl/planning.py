@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from releasectl.catalogue import Migration
 from releasectl.errors import (
     DriftError,
-    MultipleErrors,
     ReleasectlError,
+    bundle,
 )
 from releasectl.models.plan import Plan
 from releasectl.models.release import Release
@@ -64,7 +64,7 @@ def drift_error(workspace: Workspace, drift: Sequence[Drift]) -> DriftError:
 
 def raise_problems(errors: Sequence[ReleasectlError]) -> None:
     if errors:
-        raise errors[0] if len(errors) == 1 else MultipleErrors(list(errors))
+        raise bundle(errors)
 
 
 def migrations_by_component(workspace: Workspace) -> dict[str, list[Migration]]:

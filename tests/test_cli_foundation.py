@@ -326,3 +326,10 @@ def test_help_lists_every_command() -> None:
         "recover",
     ):
         assert f"\n  {name} " in result.out
+
+
+def test_rollback_only_goes_down(example: Path) -> None:
+    result = run_cli("rollback", "redis", "2", "--yes", cwd=example)
+    assert result.code == 1
+    assert "rollback goes down: 'redis' is below 2; use `releasectl migrate redis 2`" in result.err
+    assert not (example / ".releasectl/state/local.json").exists()

@@ -26,7 +26,13 @@ from releasectl.cedarlib.policies import (
     raise_all,
     validate,
 )
-from releasectl.errors import InputError, Location, MultipleErrors, ReleasectlError, TargetError
+from releasectl.errors import (
+    InputError,
+    Location,
+    ReleasectlError,
+    TargetError,
+    flatten,
+)
 
 if TYPE_CHECKING:
     from releasectl.catalogue import Migration
@@ -134,7 +140,7 @@ class Snapshot:
                 sources = self.sources()
                 policies = load_policies(sources, joined=render_policies(self, sources))
             except ReleasectlError as exc:
-                errors.extend(_flat(exc))
+                errors.extend(flatten(exc))
         if self.schema_file is None:
             errors.append(
                 InputError(
@@ -148,7 +154,7 @@ class Snapshot:
                     read_source(self.root / self.schema_file, self.where(self.schema_file))
                 )
             except ReleasectlError as exc:
-                errors.extend(_flat(exc))
+                errors.extend(flatten(exc))
         if policies is not None and schema is not None:
             errors.extend(validate(policies, schema))
         suites: list[testing.Suite] = []
@@ -157,7 +163,7 @@ class Snapshot:
                 try:
                     suites.append(testing.load_tests(self.root / rel, self.where(rel)))
                 except ReleasectlError as exc:
-                    errors.extend(_flat(exc))
+                    errors.extend(flatten(exc))
         if errors:
             raise_all(errors)
         assert policies is not None
@@ -168,7 +174,7 @@ class Snapshot:
         try:
             compiled = self.compile()
         except ReleasectlError as exc:
-            return _flat(exc)
+            return flatten(exc)
         return [outcome.error() for outcome in compiled.run_tests() if not outcome.passed]
 
     def render(self, compiled: Compiled) -> dict[str, bytes]:
@@ -196,10 +202,6 @@ class Snapshot:
 
 def _hidden(rel: str) -> bool:
     return any(part.startswith(".") for part in rel.split("/")) or rel.startswith("tests/")
-
-
-def _flat(exc: ReleasectlError) -> list[ReleasectlError]:
-    return list(exc.errors) if isinstance(exc, MultipleErrors) else [exc]
 
 
 def set_checksum(policies: bytes, schema: bytes) -> str:

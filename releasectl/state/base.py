@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from releasectl.models.state import State
 
@@ -74,6 +75,43 @@ def process_alive(pid: int, started: float | None) -> bool:
         if now is not None and now != started:
             return False  # the pid was reused by another process
     return True
+
+
+def parse_state(raw: str | bytes, display: str) -> State:
+    """Recorded state from its JSON; an unreadable document names where it lives and the field."""
+    from pydantic import ValidationError
+
+    from releasectl.errors import InputError, Location
+
+    try:
+        return State.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"recorded state is unreadable: {first['msg']}",
+            location=Location(display, None, field or None),
+        ) from None
+
+
+class HeldLock:
+    """A lock taken by a backend: a context manager that releases it on exit."""
+
+    info: LockInfo
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 class Lock(AbstractContextManager["Lock"], Protocol):

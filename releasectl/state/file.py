@@ -15,17 +15,14 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
-from pydantic import ValidationError
-
-from releasectl.errors import InputError, Location, LockHeldError, StaleError
+from releasectl.errors import InputError, LockHeldError, StaleError
 from releasectl.fsutil import atomic_write, fsync_dir
 from releasectl.models.state import State
-from releasectl.state.base import Lock, LockInfo, process_alive
+from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state, process_alive
 
 
-class FileLock:
+class FileLock(HeldLock):
     def __init__(self, path: Path, info: LockInfo) -> None:
         self.path = path
         self.info = info
@@ -44,17 +41,6 @@ class FileLock:
         if held is not None and held.id == self.info.id:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-
-    def __enter__(self) -> FileLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 def _read_lock(path: Path) -> LockInfo | None:
@@ -96,15 +82,7 @@ class FileBackend:
         except FileNotFoundError:
             return None
         display = self._display(self.state_path)
-        try:
-            return State.model_validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise InputError(
-                f"recorded state is unreadable: {first['msg']}",
-                location=Location(display, None, field or None),
-            ) from None
+        return parse_state(raw, display)
 
     def write(self, state: State, lock: Lock | None) -> None:
         if lock is not None:

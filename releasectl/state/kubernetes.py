@@ -23,14 +23,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace, TracebackType
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
 
 from releasectl.errors import InputError, Location, LockHeldError, StaleError, TargetError
 from releasectl.models.state import State
-from releasectl.state.base import Lock, LockInfo
+from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state
 
 if TYPE_CHECKING:
     from releasectl.models.workspace import StateConfig
@@ -64,7 +62,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class LeaseLock:
+class LeaseLock(HeldLock):
     """A held Lease; renewed in the background until released."""
 
     def __init__(self, backend: KubernetesBackend, info: LockInfo, ttl: float) -> None:
@@ -105,17 +103,6 @@ class LeaseLock:
         if self._thread is not threading.current_thread():
             self._thread.join(5)
         self.backend._release(self.info.id)
-
-    def __enter__(self) -> LeaseLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 def _holder(lease: Obj | None) -> str | None:
@@ -232,15 +219,7 @@ class KubernetesBackend:
                 f"recorded state is unreadable: no `{STATE_KEY}` key",
                 location=Location(self.describe()),
             )
-        try:
-            return State.model_validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise InputError(
-                f"recorded state is unreadable: {first['msg']}",
-                location=Location(self.describe(), None, field or None),
-            ) from None
+        return parse_state(raw, self.describe())
 
     def write(self, state: State, lock: Lock | None) -> None:
         from releasectl.targets.kube import KubeConflict, create_object, replace_object

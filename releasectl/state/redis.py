@@ -24,15 +24,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from releasectl.errors import InputError, Location, LockHeldError, StaleError, TargetError
+from releasectl.errors import InputError, LockHeldError, StaleError, TargetError
 from releasectl.models.state import State
 from releasectl.redisconn import Endpoint
-from releasectl.state.base import Lock, LockInfo
+from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state
 
 if TYPE_CHECKING:
     import redis
@@ -85,7 +82,7 @@ return value
 HISTORY_PAGE = 1000
 
 
-class RedisLock:
+class RedisLock(HeldLock):
     """A held lock; renewed in the background until released."""
 
     def __init__(self, backend: RedisBackend, info: LockInfo, value: str, ttl: float) -> None:
@@ -130,17 +127,6 @@ class RedisLock:
             self.backend.script(_RELEASE)(keys=[self.backend.lock_key], args=[self.value])
         except Exception as exc:  # the lock then expires by itself after its ttl
             raise self.backend.endpoint.error("cannot release the lock", exc) from exc
-
-    def __enter__(self) -> RedisLock:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 class RedisBackend:
@@ -188,15 +174,7 @@ class RedisBackend:
         raw = self._call("cannot read the state", self.client.get, self.state_key)
         if raw is None:
             return None
-        try:
-            return State.model_validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise InputError(
-                f"recorded state is unreadable: {first['msg']}",
-                location=Location(self.describe(), None, field or None),
-            ) from None
+        return parse_state(raw, self.describe())
 
     def write(self, state: State, lock: Lock | None) -> None:
         value = ""

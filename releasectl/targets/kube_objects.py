@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from releasectl import secrets, yamlio
-from releasectl.errors import InputError, Location, MultipleErrors, ReleasectlError
+from releasectl.errors import InputError, Location, ReleasectlError, bundle, flatten
 from releasectl.targets.kube import (
     COMPONENT_LABEL,
     MANAGED_BY,
@@ -121,11 +121,8 @@ def load_snapshot(migration: Migration) -> tuple[list[Declared], list[Releasectl
         display = f"{migration.rel}/{rel}"
         try:
             docs = load_file(migration.path / rel, display)
-        except MultipleErrors as exc:
-            errors.extend(exc.errors)
-            continue
         except ReleasectlError as exc:
-            errors.append(exc)
+            errors.extend(flatten(exc))
             continue
         for doc, offset in docs:
             problems = _shape_problems(doc, offset)
@@ -345,5 +342,5 @@ def resolve_secrets(
             body["data"] = data
         out[index] = body
     if missing:
-        raise missing[0] if len(missing) == 1 else MultipleErrors(missing)
+        raise bundle(missing)
     return out

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.errors import InputError, MultipleErrors, ReleasectlError, TargetError
+from releasectl.errors import InputError, ReleasectlError, TargetError, bundle
 from releasectl.models.workspace import KubernetesTarget as Settings
 from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
 from releasectl.targets.kube_objects import Declared, labelled, load_snapshot
@@ -63,7 +63,7 @@ class KubernetesTarget(BaseTarget):
             migration = self._migration(version)
             objects, errors = load_snapshot(migration)
             if errors:
-                raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+                raise bundle(errors)
             self._snapshots[version] = objects
         return self._snapshots[version]
 

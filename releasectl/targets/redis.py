@@ -18,7 +18,13 @@ import contextlib
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
-from releasectl.errors import InputError, Location, MultipleErrors, ReleasectlError, TargetError
+from releasectl.errors import (
+    InputError,
+    Location,
+    ReleasectlError,
+    TargetError,
+    flatten,
+)
 from releasectl.models.workspace import RedisTarget as RedisSettings
 from releasectl.redisconn import Endpoint, Shards
 from releasectl.targets import redis_backup, redis_ops, redis_python, redis_run
@@ -85,11 +91,8 @@ class RedisTarget(BaseTarget):
         for name in ("up.yaml", "down.yaml", "verify.yaml"):
             try:
                 part = self.part(migration, name)
-            except MultipleErrors as exc:
-                errors.extend(exc.errors)
-                continue
             except ReleasectlError as exc:
-                errors.append(exc)
+                errors.extend(flatten(exc))
                 continue
             if part is not None and name != "verify.yaml":
                 parts.append(part)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 
 from releasectl import yamlio
-from releasectl.errors import InputError, Location, MultipleErrors, ReleasectlError
+from releasectl.errors import InputError, Location, ReleasectlError, bundle, flatten
 from releasectl.loading import validate
 from releasectl.models.base import Model
 
@@ -280,15 +280,12 @@ def _load(path: Path, display: str, section: str, models: Mapping[str, type[Mode
                         location=doc.location((*where, name)),
                     )
                 args = validate(model, doc, prefix=(*where, name))
-        except MultipleErrors as exc:
-            errors.extend(exc.errors)
-            continue
         except ReleasectlError as exc:
-            errors.append(exc)
+            errors.extend(flatten(exc))
             continue
         items.append(Item(name, args, doc.location((*where, name))))
     if errors:
-        raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+        raise bundle(errors)
     return Part(display, tuple(items))
 
 

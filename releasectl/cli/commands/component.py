@@ -39,24 +39,17 @@ def migrate(
     fmt: str | None,
 ) -> int:
     """Move COMPONENT to VERSION (default: its latest migration; a service needs VERSION)."""
-    from releasectl.cli.runner import run_plan
-    from releasectl.planning import component_plan
-
-    opts = options()
-    fmt = opts.output_format(fmt, ("text", "json"))
-    workspace = opts.load_workspace()
-    env_name = opts.env_name(env)
-    state = opts.backend(env_name).read()
-    plan = component_plan(
-        workspace,
-        env_name,
-        state,
+    return _run(
         component,
-        _version(version),
+        version,
+        env,
+        yes=yes,
+        fmt=fmt,
+        lock_timeout=lock_timeout,
+        verb="migrate",
         force=force,
         allow_breaking=allow_breaking,
     )
-    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb="migrate")[0]
 
 
 @click.command()
@@ -75,6 +68,31 @@ def rollback(
     fmt: str | None,
 ) -> int:
     """Move COMPONENT down to VERSION, running each migration's down part (newest first)."""
+    return _run(
+        component,
+        version,
+        env,
+        yes=yes,
+        fmt=fmt,
+        lock_timeout=lock_timeout,
+        verb="rollback",
+        allow_breaking=True,
+    )
+
+
+def _run(
+    component: str,
+    version: str | None,
+    env: str | None,
+    *,
+    yes: bool,
+    fmt: str | None,
+    lock_timeout: float | None,
+    verb: str,
+    force: bool = False,
+    allow_breaking: bool = False,
+) -> int:
+    """A one-component plan, run through the same engine as `apply`."""
     from releasectl.cli.runner import run_plan
     from releasectl.engine import is_downgrade
     from releasectl.errors import InputError
@@ -86,11 +104,17 @@ def rollback(
     env_name = opts.env_name(env)
     state = opts.backend(env_name).read()
     plan = component_plan(
-        workspace, env_name, state, component, _version(version), allow_breaking=True
+        workspace,
+        env_name,
+        state,
+        component,
+        _version(version),
+        force=force,
+        allow_breaking=allow_breaking,
     )
-    if not all(s.action == "down" or is_downgrade(s) for s in plan.steps):
+    if verb == "rollback" and not all(s.action == "down" or is_downgrade(s) for s in plan.steps):
         raise InputError(
             f"rollback goes down: {component!r} is below {version}; "
             f"use `releasectl migrate {component} {version}`"
         )
-    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb="rollback")[0]
+    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb=verb)[0]

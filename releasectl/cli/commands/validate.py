@@ -11,7 +11,7 @@ from releasectl.cli.context import emit, emit_json, env_option, format_option, o
 def validate(env: str | None, fmt: str | None) -> int:
     """Check releasectl.yaml, every release manifest, every migration and, for the environment,
     that no applied migration changed since (drift, exit 3)."""
-    from releasectl.errors import ExitCode, MultipleErrors, ReleasectlError
+    from releasectl.errors import ExitCode, ReleasectlError, flatten
     from releasectl.planning import drift_error
     from releasectl.planning import validate as run_validate
 
@@ -29,7 +29,7 @@ def validate(env: str | None, fmt: str | None) -> int:
     errors = [*errors, *found]
     flat = []
     for e in errors:
-        flat.extend(e.errors if isinstance(e, MultipleErrors) else [e])
+        flat.extend(flatten(e))
     code = ExitCode.OK
     if flat:
         code = ExitCode.ERROR
