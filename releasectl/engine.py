@@ -55,6 +55,17 @@ class StepOutcome:
     rollback: str | None = None
 
 
+@dataclass(frozen=True)
+class Completed:
+    """A step this apply completed, with what undoing it needs (for --atomic)."""
+
+    index: int
+    step: Step
+    migration: Migration | None
+    backup: str | None
+    before: ComponentState | None
+
+
 @dataclass
 class ApplyResult:
     plan: Plan
@@ -100,10 +111,17 @@ class Engine:
     # --- apply ----------------------------------------------------------------------------
 
     def apply(
-        self, plan: Plan, *, lock_timeout: float | None = None, prechecked: bool = False
+        self,
+        plan: Plan,
+        *,
+        lock_timeout: float | None = None,
+        prechecked: bool = False,
+        atomic: bool = False,
     ) -> ApplyResult:
         """Run `plan`. `prechecked`: the caller made the plan in this process with
-        `releasectl.planning`, which already ran the static checks of its migrations."""
+        `releasectl.planning`, which already ran the static checks of its migrations.
+        `atomic`: when a step fails, also undo the steps this apply completed (newest first),
+        so the environment ends as it was before the apply (like `helm upgrade --atomic`)."""
         session = self.session
         if plan.env != self.env:
             raise InputError(f"the plan is for environment {plan.env!r}, not {self.env!r}")
@@ -137,10 +155,33 @@ class Engine:
             if not has_changes(plan):
                 result.state = state
                 return result
+            done: list[Completed] = []
             try:
                 for index, step in enumerate(plan.steps):
-                    state = self._run_step(
-                        plan, index, step, migrations.get(index), state, lock, result
+                    before = state.components.get(step.component) if state else None
+                    try:
+                        state = self._run_step(
+                            plan, index, step, migrations.get(index), state, lock, result
+                        )
+                    except ReleasectlError as failure:
+                        if not atomic or not done or self._dirty():
+                            raise
+                        try:
+                            self._undo_all(plan, done, failure, lock)
+                        except Exception as undo:
+                            raise MigrationFailed(
+                                f"{failure}\n--atomic: undoing the completed steps failed: "
+                                f"{undo}\nthe environment is dirty: run `releasectl recover`, "
+                                "then apply the release you want"
+                            ) from undo
+                        raise MigrationFailed(
+                            f"{failure}\n--atomic: undid the {len(done)} step(s) this apply "
+                            "had completed; the environment is as it was before the apply"
+                        ) from failure
+                    done.append(
+                        Completed(
+                            index, step, migrations.get(index), result.outcomes[-1].backup, before
+                        )
                     )
             finally:
                 session.close()
@@ -148,6 +189,47 @@ class Engine:
             result.state = state
             result.changed = True
         return result
+
+    def _dirty(self) -> bool:
+        state = self.session.read_state()
+        return state is not None and state.dirty
+
+    def _undo_all(
+        self, plan: Plan, done: list[Completed], cause: ReleasectlError, lock: Lock
+    ) -> None:
+        """Undo completed steps, newest first: each target restores the step's backup or runs
+        its reverse part; the component's recorded state goes back to what it was."""
+        session = self.session
+        for item in reversed(done):
+            state = session.read_state()
+            assert state is not None
+            step = item.step
+            state = session.write_state(
+                state, lock, journal=self._journal(plan, item.index, step, "rollback", item.backup)
+            )
+            started = time.monotonic()
+            with self._backup_stream(item.backup) as src:
+                said = session.target(step.component).rollback(
+                    step, item.migration, src, Failure("atomic", cause)
+                )
+            components = dict(state.components)
+            if item.before is None:
+                components.pop(step.component, None)
+            else:
+                components[step.component] = item.before
+            session.write_state(state, lock, journal=None, components=components)
+            session.history.append(
+                "rollback",
+                "success",
+                component=step.component,
+                migration=step.migration,
+                from_=step.to,
+                to=step.from_,
+                duration=round(time.monotonic() - started, 3),
+                plan=plan.digest,
+                backup=item.backup,
+                output=f"--atomic: {said}",
+            )
 
     def _check_promotion(self, plan: Plan) -> None:
         from releasectl.promotion import promotion_problem

@@ -440,3 +440,30 @@ def test_release_pin_and_write_release(tmp_path: Path) -> None:
     write_release(root, "1.1.0", {"db": 1})
     out = run_cli("plan", "--format", "json", cwd=root)
     assert json.loads(out.out)["release"]["to"] == "1.0.0"
+
+
+def test_atomic_apply_undoes_completed_steps(example: Path) -> None:
+    # the last redis step fails its verify: without --atomic the first six steps stay applied
+    verify = example / "migrations/redis/0002_monitoring_performance/verify.yaml"
+    verify.write_text(verify.read_text().replace('equals: "50"', 'equals: "51"'))
+    result = run_cli("apply", "--yes", "--atomic", cwd=example)
+    assert result.code == 1, result
+    assert "step 7 failed during verify" in result.err
+    assert "--atomic: undid the 6 step(s)" in result.err
+    shown = status(example)
+    assert shown["dirty"] is False and shown["release"] is None
+    assert all(c["version"] in (0, None) and c["applied"] == []
+               for c in shown["components"].values()), shown
+    assert sorted(p.name for p in (example / "deploy/local/config").glob("*")) == []
+    assert not any((example / "deploy/local/services").glob("*.yaml"))
+    with embedded(example) as client:
+        assert sorted(client.scan_iter()) == []
+    assert [t for t in sql_picture(example / ".releasectl/local/platform.db")["rows"]] == []
+    rollbacks = [e for e in history(example) if e["action"] == "rollback"]
+    assert len(rollbacks) == 7  # the failed step, then the six completed ones
+    assert [e["component"] for e in rollbacks[1:]] == [
+        "redis", "policy-service", "policies", "database", "config", "config"]
+
+    plain = run_cli("apply", "--yes", cwd=example)
+    assert plain.code == 1
+    assert versions(example)["config"] == 2  # without --atomic the earlier steps stay

@@ -151,3 +151,28 @@ def test_a_held_lease_stops_apply_with_exit_4(ws: Path, kube: KubeEmulator) -> N
         assert unlocked.code == 0, unlocked
     assert backend.current_lock() is None
     assert kube.objects("Deployment", NS) == []
+
+
+def test_atomic_apply_puts_the_cluster_back_when_a_later_step_fails(
+    ws: Path, kube: KubeEmulator
+) -> None:
+    assert run_cli("apply", "--env", "cluster", "--yes", cwd=ws).code == 0
+    config_before = kube.get("ConfigMap", "api-config", NS)
+    state_before = kube.get("ConfigMap", "releasectl-state-cluster", "releasectl")
+    add_release(ws)
+    # step 1 (config 1 -> 2) succeeds; step 2 (api deploy) fails writing the Deployment
+    kube.cluster.fail("patch", kind="Deployment")
+    result = run_cli("apply", "--env", "cluster", "--yes", "--atomic", cwd=ws)
+    assert result.code == 1, result
+    assert "step 2 failed" in result.err and "--atomic: undid the 1 step(s)" in result.err
+    after = kube.get("ConfigMap", "api-config", NS)
+    assert after is not None and config_before is not None
+    assert after["data"] == config_before["data"]
+    assert kube.get("Secret", "api-token", NS) is None
+    assert image(kube) == "registry.example/api:1.0.0"
+    state_after = kube.get("ConfigMap", "releasectl-state-cluster", "releasectl")
+    assert state_before is not None and state_after is not None
+    assert (
+        json.loads(state_after["data"]["state.json"])["components"]
+        == json.loads(state_before["data"]["state.json"])["components"]
+    )

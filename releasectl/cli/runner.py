@@ -44,6 +44,7 @@ def run_plan(
     lock_timeout: float | None,
     verb: str = "apply",
     prechecked: bool = True,
+    atomic: bool = False,
 ) -> tuple[int, ApplyResult | None]:
     workspace = opts.load_workspace()
     if fmt == "text":
@@ -59,7 +60,7 @@ def run_plan(
     reporter = CliReporter(verbosity=opts.verbosity)
     session = Session(workspace, plan.env, reporter=reporter)
     result = Engine(session, steps=reporter).apply(
-        plan, lock_timeout=lock_timeout, prechecked=prechecked
+        plan, lock_timeout=lock_timeout, prechecked=prechecked, atomic=atomic
     )
     if fmt == "json":
         emit_json(result_json(plan, result))

@@ -16,6 +16,11 @@ from releasectl.cli.context import env_option, format_option, options
     help="Commit state, history, changelog and package checksums; tag the release.",
 )
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@click.option(
+    "--atomic",
+    is_flag=True,
+    help="If a step fails, also undo the steps this apply completed (newest first).",
+)
 @click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
 @format_option("text", "json")
 def apply(
@@ -26,6 +31,7 @@ def apply(
     commit: bool,
     lock_timeout: float | None,
     allow_breaking: bool,
+    atomic: bool,
     fmt: str | None,
 ) -> int:
     """Apply a saved PLAN, or plan and apply the environment's release now.
@@ -57,7 +63,13 @@ def apply(
 
         precheck(workspace, plan)
     code, result = run_plan(
-        opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, prechecked=not plan_file
+        opts,
+        plan,
+        yes=yes,
+        fmt=fmt,
+        lock_timeout=lock_timeout,
+        prechecked=not plan_file,
+        atomic=atomic,
     )
     if commit and result is not None and result.changed:
         from releasectl.cli.context import emit
