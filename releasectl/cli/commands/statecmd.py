@@ -74,12 +74,13 @@ def push(bundle: str, env: str | None, force: bool) -> int:
     backend = session.state_backend
     with session.lock("state push") as lock:
         current = backend.read()
-        fields = incoming.model_dump(exclude={"env", "lineage", "serial"})
-        session.write_state(
-            current or incoming.model_copy(update={"serial": 0}),
-            lock,
-            **{**fields, "env": env_name},
-        )
+        fields = {
+            name: getattr(incoming, name)
+            for name in State.model_fields
+            if name not in ("env", "lineage", "serial")
+        }
+        base = current or incoming.model_copy(update={"serial": 0})
+        session.write_state(base, lock, **fields, env=env_name)
         copied = 0
         if backend.last_history_line() is None:
             for line in lines:
