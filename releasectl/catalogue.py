@@ -14,15 +14,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from releasectl import digests
+from releasectl.digests import Digest, Finding, Meta, Task, digest_many
 from releasectl.errors import InputError, Location, ReleasectlError
+from releasectl.scancache import ScanCache
 
 if TYPE_CHECKING:
     from releasectl.models.migration import MigrationMeta
+
+normalise = digests.normalise  # BOM and CRLF, as the checksum sees a file
 
 DIR_RE = re.compile(r"^(\d{4,})_([A-Za-z0-9][A-Za-z0-9_.-]*)$")
 
@@ -56,17 +61,21 @@ META_FILE = "migration.yaml"
 
 
 class Migration:
-    """One migration directory. Its metadata (`migration.yaml`) is read on first use."""
+    """One migration directory. Its metadata (`migration.yaml`) is read on first use, unless
+    the scan already has it (see `releasectl.digests`)."""
 
     __slots__ = (
+        "_dir",
         "_meta",
+        "_meta_data",
+        "_path",
         "checksum",
         "component",
         "files",
+        "findings",
         "has_down",
         "id",
         "number",
-        "path",
         "rel",
         "type",
     )
@@ -78,27 +87,48 @@ class Migration:
         type: str,
         number: int,
         id: str,
-        path: Path,
+        path: Path | str,
         rel: str,
         files: tuple[str, ...],
         checksum: str,
         has_down: bool,
+        meta: Meta = False,
+        findings: tuple[Finding, ...] | None = None,
     ) -> None:
         self.component = component
         self.type = type
         self.number = number
         self.id = id
-        self.path = path
+        # a Path per migration costs more than the rest of a warm scan: made on first use
+        self._dir = str(path)
+        self._path: Path | None = path if isinstance(path, Path) else None
         self.rel = rel
         self.files = files
         self.checksum = checksum
         self.has_down = has_down
         self._meta: MigrationMeta | None = None
+        self._meta_data = meta
+        # literal secrets in the files, as the scan found them; None: not scanned
+        self.findings = findings
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self._dir)
+        return self._path
 
     @property
     def meta(self) -> MigrationMeta:
         if self._meta is None:
-            self._meta = load_meta(self)
+            data = self._meta_data
+            if data is None:
+                self._meta = _no_meta()
+            elif isinstance(data, dict):
+                from releasectl.models.migration import MigrationMeta
+
+                self._meta = MigrationMeta.model_validate(data)
+            else:
+                self._meta = load_meta(self)
         return self._meta
 
     def file(self, name: str) -> Path:
@@ -106,6 +136,18 @@ class Migration:
 
     def __repr__(self) -> str:
         return f"Migration({self.component}/{self.id})"
+
+
+_NO_META: list[MigrationMeta] = []
+
+
+def _no_meta() -> MigrationMeta:
+    """The metadata of a migration without migration.yaml (one shared, frozen instance)."""
+    if not _NO_META:
+        from releasectl.models.migration import MigrationMeta
+
+        _NO_META.append(MigrationMeta())
+    return _NO_META[0]
 
 
 def load_meta(migration: Migration) -> MigrationMeta:
@@ -138,20 +180,14 @@ class ComponentMigrations:
 class Catalogue:
     components: dict[str, ComponentMigrations] = field(default_factory=dict)
     errors: list[ReleasectlError] = field(default_factory=list)
+    # where checks of the migrations keep their results (see releasectl.scancache)
+    cache: ScanCache | None = field(default=None, repr=False, compare=False)
 
     def of(self, component: str) -> ComponentMigrations | None:
         return self.components.get(component)
 
     def count(self) -> int:
         return sum(len(c.migrations) for c in self.components.values())
-
-
-def normalise(data: bytes) -> bytes:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if b"\r\n" in data:
-        data = data.replace(b"\r\n", b"\n")
-    return data
 
 
 def _walk(directory: str, prefix: str = "") -> list[str]:
@@ -191,43 +227,81 @@ def _matches(files: Iterable[str], pattern: str) -> bool:
     return pattern in files
 
 
-def _has_down(layout: Layout, path: Path, files: tuple[str, ...]) -> bool:
-    if not layout.down:
-        return True
-    for part in layout.down:
-        name, _, func = part.partition(":")
-        if name not in files:
-            continue
-        if not func:
-            return True
-        text = (path / name).read_text(encoding="utf-8", errors="replace")
-        if re.search(rf"^def {func}\(", text, re.MULTILINE):
-            return True
-    return False
-
-
 def scan_component(
     root: Path, component: str, type_: str, directory: str
 ) -> tuple[ComponentMigrations, list[ReleasectlError]]:
     """Discover one component's migrations; problems are returned, not raised."""
-    result = ComponentMigrations(component, type_, directory)
-    errors: list[ReleasectlError] = []
-    base = root / directory
-    layout = LAYOUTS[type_]
+    catalogue = scan_catalogue(root, [(component, type_, directory)], cache=None)
+    return catalogue.components[component], catalogue.errors
+
+
+ComponentSpec = tuple[str, str, str]  # name, type, migrations directory (workspace-relative)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    number: int
+    name: str
+    path: str
+    rel: str
+    digest: Digest | None = None
+
+
+def scan_catalogue(
+    root: Path, components: Sequence[ComponentSpec], cache: ScanCache | None = None
+) -> Catalogue:
+    """Discover the migrations of `components`, reading only what `cache` cannot vouch for.
+
+    Problems are collected in `Catalogue.errors`, in the order of `components` and, within a
+    component, of its directory names."""
+    catalogue = Catalogue()
+    listed: list[tuple[ComponentSpec, list[_Candidate | ReleasectlError]]] = []
+    misses: list[_Candidate] = []
+    tasks: list[Task] = []
+    for spec in components:
+        items = _list_component(root, spec[2])
+        listed.append((spec, items))
+        down = LAYOUTS[spec[1]].down
+        for item in items:
+            if isinstance(item, _Candidate):
+                item.digest = cache.lookup(item.rel, item.path, spec[1]) if cache else None
+                if item.digest is None:
+                    misses.append(item)
+                    tasks.append((item.path, spec[1], down))
+    if misses:
+        if cache is not None:
+            cache.start_clock()
+        for item, found in zip(misses, digest_many(tasks), strict=True):
+            item.digest = found
+            if cache is not None:
+                cache.store(item.rel, found)
+    for (name, type_, directory), items in listed:
+        found_component, errors = _assemble(name, type_, directory, items)
+        catalogue.components[name] = found_component
+        catalogue.errors.extend(errors)
+    if cache is not None:
+        cache.save()
+        catalogue.cache = cache
+    return catalogue
+
+
+def _list_component(root: Path, directory: str) -> list[_Candidate | ReleasectlError]:
+    base = os.path.join(root, directory)
     try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
+        with os.scandir(base) as it:
+            entries = sorted(((e.name, e.path) for e in it if e.is_dir()), key=lambda e: e[0])
     except FileNotFoundError:
-        return result, errors
+        return []
     except NotADirectoryError:
-        return result, [InputError("is not a directory", location=Location(directory))]
-    by_number: dict[int, Migration] = {}
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir():
+        return [InputError("is not a directory", location=Location(directory))]
+    items: list[_Candidate | ReleasectlError] = []
+    for name, path in entries:
+        if name.startswith("."):
             continue  # README.md and friends beside the migrations are fine
-        rel = f"{directory}/{entry.name}"
-        match = DIR_RE.match(entry.name)
+        rel = f"{directory}/{name}"
+        match = DIR_RE.match(name)
         if match is None:
-            errors.append(
+            items.append(
                 InputError(
                     "migration directory name must be NNNN_slug (a number of at least 4 digits, "
                     "an underscore, a slug)",
@@ -237,36 +311,55 @@ def scan_component(
             continue
         number = int(match.group(1))
         if number == 0:
-            errors.append(InputError("migration numbers start at 0001", location=Location(rel)))
+            items.append(InputError("migration numbers start at 0001", location=Location(rel)))
             continue
-        files = tuple(sorted(_walk(entry.path)))
+        items.append(_Candidate(number, name, path, rel))
+    return items
+
+
+def _assemble(
+    component: str, type_: str, directory: str, items: list[_Candidate | ReleasectlError]
+) -> tuple[ComponentMigrations, list[ReleasectlError]]:
+    result = ComponentMigrations(component, type_, directory)
+    errors: list[ReleasectlError] = []
+    layout = LAYOUTS[type_]
+    by_number: dict[int, Migration] = {}
+    for item in items:
+        if not isinstance(item, _Candidate):
+            errors.append(item)
+            continue
+        found = item.digest
+        assert found is not None
+        files = found.files
         missing = [alts for alts in layout.required if not any(_matches(files, p) for p in alts)]
         if missing:
             wanted = " and ".join(" or ".join(alts) for alts in missing)
-            errors.append(InputError(f"a {type_} migration needs {wanted}", location=Location(rel)))
+            errors.append(
+                InputError(f"a {type_} migration needs {wanted}", location=Location(item.rel))
+            )
             continue
-        path = Path(entry.path)
-        migration = Migration(
-            component=component,
-            type=type_,
-            number=number,
-            id=entry.name,
-            path=path,
-            rel=rel,
-            files=files,
-            checksum=checksum_files(entry.path, files),
-            has_down=_has_down(layout, path, files),
-        )
-        if number in by_number:
+        if item.number in by_number:
             errors.append(
                 InputError(
-                    f"duplicate migration number {number:04d}: "
-                    f"{by_number[number].id} and {entry.name}",
-                    location=Location(rel),
+                    f"duplicate migration number {item.number:04d}: "
+                    f"{by_number[item.number].id} and {item.name}",
+                    location=Location(item.rel),
                 )
             )
             continue
-        by_number[number] = migration
+        by_number[item.number] = Migration(
+            component=component,
+            type=type_,
+            number=item.number,
+            id=item.name,
+            path=item.path,
+            rel=item.rel,
+            files=files,
+            checksum=found.checksum,
+            has_down=found.has_down,
+            meta=found.meta,
+            findings=found.findings,
+        )
     if by_number:
         top = max(by_number)
         gaps = [n for n in range(1, top + 1) if n not in by_number]

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from releasectl import constraints, yamlio
-from releasectl.catalogue import Catalogue, normalise, scan_component
-from releasectl.errors import InputError, Location, MultipleErrors, ReleasectlError
+from releasectl.catalogue import Catalogue, normalise, scan_catalogue
+from releasectl.errors import InputError, Location, ReleasectlError, bundle, flatten
+from releasectl.gcpause import paused_gc
 from releasectl.graph import topological_order
 from releasectl.loading import load_model, located_errors
 from releasectl.models.base import SEMVER_RE
@@ -31,6 +32,7 @@ from releasectl.models.workspace import (
     Environment,
     WorkspaceFile,
 )
+from releasectl.scancache import ScanCache
 
 WORKSPACE_FILE = "releasectl.yaml"
 STATE_DIR = ".releasectl"
@@ -126,16 +128,13 @@ class Workspace:
 
     @cached_property
     def catalogue(self) -> Catalogue:
-        catalogue = Catalogue()
-        for name, component in sorted(self.components.items()):
-            if component.type not in MIGRATED_TYPES:
-                continue
-            found, errors = scan_component(
-                self.root, name, component.type, self.migrations_dir(name)
-            )
-            catalogue.components[name] = found
-            catalogue.errors.extend(errors)
-        return catalogue
+        specs = [
+            (name, component.type, self.migrations_dir(name))
+            for name, component in sorted(self.components.items())
+            if component.type in MIGRATED_TYPES
+        ]
+        with paused_gc():
+            return scan_catalogue(self.root, specs, ScanCache(self.root))
 
     # --- releases -----------------------------------------------------------------------
 
@@ -232,8 +231,13 @@ class Workspace:
         environ: Mapping[str, str] | None = None,
     ) -> str:
         """Interpolate one setting, naming its place in releasectl.yaml on error."""
-        where = self.doc.location(("environments", env, *field))
-        return interpolate(value, where, os.environ if environ is None else environ)
+        try:
+            return interpolate(
+                value, Location(WORKSPACE_FILE), os.environ if environ is None else environ
+            )
+        except InputError as exc:
+            exc.location = self.doc.location(("environments", env, *field))
+            raise
 
     # --- cross-file checks --------------------------------------------------------------
 
@@ -249,11 +253,8 @@ class Workspace:
         for version in self.release_versions if releases is None else releases:
             try:
                 loaded = self.release(version)
-            except MultipleErrors as exc:
-                errors.extend(exc.errors)
-                continue
             except ReleasectlError as exc:
-                errors.append(exc)
+                errors.extend(flatten(exc))
                 continue
             errors.extend(self.release_problems(loaded))
         return errors
@@ -291,7 +292,7 @@ class Workspace:
                     model.model_validate(raw)
                 except ValidationError as exc:
                     found = located_errors(exc, self.doc, where)
-                    errors.extend(found.errors if isinstance(found, MultipleErrors) else [found])
+                    errors.extend(flatten(found))
             for comp, component in self.components.items():
                 if component.type in MIGRATED_TYPES and comp not in env.targets:
                     errors.append(
@@ -368,14 +369,20 @@ class Workspace:
     def check_release(self, loaded: LoadedRelease) -> None:
         errors = self.release_problems(loaded)
         if errors:
-            raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+            raise bundle(errors)
 
 
 def _interpolate_tree(
     node: Any, path: yamlio.FieldPath, doc: yamlio.Document, environ: Mapping[str, str]
 ) -> Any:
     if isinstance(node, str):
-        return interpolate(node, doc.location(path), environ) if "${" in node else node
+        if "${" not in node:
+            return node
+        try:
+            return interpolate(node, Location(doc.display), environ)
+        except InputError as exc:
+            exc.location = doc.location(path)  # lines are looked up only for an error
+            raise
     if isinstance(node, dict):
         return {k: _interpolate_tree(v, (*path, k), doc, environ) for k, v in node.items()}
     if isinstance(node, list):

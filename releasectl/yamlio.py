@@ -8,9 +8,11 @@ validation error can say ``releases/1.1.0.yaml:7: components.auth-service.versio
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +26,51 @@ FieldPath = tuple[str | int, ...]
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:str", "!!str"})
 
 
-@dataclass(slots=True)
 class Document:
-    """A loaded YAML document: plain data plus the line of each field."""
+    """A loaded YAML document: plain data plus the line of each field.
 
-    display: str
-    data: Any
-    lines: dict[FieldPath, int] = field(default_factory=dict)
+    A document loaded by the fast path keeps its text and finds the lines on first use
+    (`lines`, `line_of`): only a document that has a problem to report pays for them.
+    """
+
+    __slots__ = ("_lines", "_source", "data", "display")
+
+    def __init__(
+        self,
+        display: str,
+        data: Any,
+        lines: dict[FieldPath, int] | None = None,
+        *,
+        source: str | None = None,
+    ) -> None:
+        self.display = display
+        self.data = data
+        self._lines = {} if lines is None else lines
+        self._source = source if lines is None else None
+
+    @property
+    def lines(self) -> dict[FieldPath, int]:
+        if self._source is not None:
+            text, self._source = self._source, None
+            found = _event_lines(text)
+            if found is None:
+                # the fast path accepted this text, so the round-trip loader does too
+                with contextlib.suppress(InputError):
+                    found = _slow_loads(text, self.display).lines
+            self._lines = found or {}
+        return self._lines
 
     def line_of(self, loc: FieldPath) -> int | None:
         """The line of the longest prefix of `loc` that the document knows."""
+        lines = self.lines
         for end in range(len(loc), -1, -1):
-            line = self.lines.get(loc[:end])
+            line = lines.get(loc[:end])
             if line is not None:
                 return line
         return None
+
+    def __repr__(self) -> str:
+        return f"Document({self.display!r}, {self.data!r})"
 
     def location(self, loc: FieldPath) -> Location:
         return Location(self.display, self.line_of(loc), dotted(loc) or None)
@@ -78,12 +110,122 @@ def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES) -> str:
 
 
 def load(path: Path, display: str | None = None, *, max_bytes: int = MAX_BYTES) -> Document:
-    """Load one YAML document from `path` with line numbers (ruamel round-trip loader)."""
+    """Load one YAML document from `path` with line numbers (found on first use)."""
     display = display or str(path)
     return loads(read_text(path, display, max_bytes), display)
 
 
 def loads(text: str, display: str) -> Document:
+    """Parse one YAML document. Plain documents take the libyaml path and get their line
+    numbers only when asked; anything unusual (tags, merge keys, timestamps, non-text keys,
+    errors, bounds) goes through the round-trip loader, which reports it with its line."""
+    data = fast_data(text)
+    if data is not UNSUITED:
+        return Document(display, data, source=text)
+    return _slow_loads(text, display)
+
+
+# Text that may hold a tag (`!x`, `!!str`) or a merge key: left to the round-trip loader,
+# whose rules for them (refuse most tags, keep `!!str`) the libyaml path does not share.
+_UNSUITED_TEXT = re.compile(r"(?:^|[\s\[{,:?-])!|<<")
+UNSUITED = object()
+_PLAIN_SCALARS = (str, bool, int, float, type(None))
+_fast_loader = threading.local()
+
+
+def fast_data(text: str) -> Any:
+    """The document's plain data from libyaml (ruamel.yaml.clib), or `UNSUITED` when the
+    round-trip loader must decide (see `loads`)."""
+    if _UNSUITED_TEXT.search(text):
+        return UNSUITED
+    yaml = getattr(_fast_loader, "yaml", None)
+    if yaml is None:
+        from ruamel.yaml import YAML
+
+        yaml = _fast_loader.yaml = YAML(typ="safe", pure=False)
+    try:
+        data = yaml.load(text)
+    except Exception:  # any problem: the round-trip loader finds it again and locates it
+        return UNSUITED
+    return data if _is_plain(data) else UNSUITED
+
+
+def _is_plain(data: Any) -> bool:
+    """Only mappings with text keys, lists and YAML 1.2 core scalars, within the bounds."""
+    budget = MAX_NODES
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > MAX_DEPTH:
+            return False
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if type(key) is not str:
+                    return False
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+        elif not isinstance(node, _PLAIN_SCALARS):
+            return False  # dates, timestamps, bytes, sets
+    return True
+
+
+def _event_lines(text: str) -> dict[FieldPath, int] | None:
+    """The lines the round-trip loader would record, from libyaml's parse events (a tenth of
+    its time): a mapping key's line, and a sequence item's first line (for an alias, the line
+    of the anchored node, whose fields keep their lines). None without libyaml."""
+    import importlib
+
+    try:
+        from ruamel.yaml import events
+
+        parser: Any = importlib.import_module("_ruamel_yaml").CParser(text)
+    except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
+        return None
+    lines: dict[FieldPath, int] = {}
+    anchors: dict[str, tuple[FieldPath, int]] = {}
+
+    def node(path: FieldPath) -> int:
+        """Consume one node's events; record its fields' lines; return its first line."""
+        event = parser.get_event()
+        line: int = event.start_mark.line + 1
+        if isinstance(event, events.AliasEvent):
+            source, line = anchors[event.anchor]
+            for known, value in list(lines.items()):  # the anchored node's fields, here too
+                if known[: len(source)] == source and len(known) > len(source):
+                    lines[(*path, *known[len(source) :])] = value
+            return line
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            anchors[anchor] = (path, line)
+        if isinstance(event, events.MappingStartEvent):
+            while not isinstance(parser.peek_event(), events.MappingEndEvent):
+                key_event = parser.get_event()
+                key = str(key_event.value)
+                lines[(*path, key)] = key_event.start_mark.line + 1
+                node((*path, key))
+            parser.get_event()
+        elif isinstance(event, events.SequenceStartEvent):
+            index = 0
+            while not isinstance(parser.peek_event(), events.SequenceEndEvent):
+                lines[(*path, index)] = node((*path, index))
+                index += 1
+            parser.get_event()
+        return line
+
+    try:
+        parser.get_event()  # stream start
+        if isinstance(parser.peek_event(), events.StreamEndEvent):
+            return lines
+        parser.get_event()  # document start
+        node(())
+    except Exception:  # anything unexpected: the round-trip loader decides
+        return None
+    return lines
+
+
+def _slow_loads(text: str, display: str) -> Document:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -184,40 +326,13 @@ def _plain_scalar(node: Any) -> Any:
 
 
 def load_fast(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> Any:
-    """Load a small, usually valid file quickly (libyaml when available).
-
-    Used for the many `migration.yaml` files of a catalogue. The result has no line numbers;
-    a caller that finds a problem calls `load` again to get them.
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
+    """The data of a small, usually valid file (libyaml when available), without line
+    numbers; a caller that finds a problem calls `load` again to get them."""
     text = read_text(path, display, max_bytes)
-    try:
-        data = YAML(typ="safe", pure=False).load(text)
-    except (YAMLError, RecursionError):
-        return load(path, display, max_bytes=max_bytes).data  # raises with a line number
-    _check_bounds(data, display)
+    data = fast_data(text)
+    if data is UNSUITED:
+        return _slow_loads(text, display).data  # raises with a line number
     return data
-
-
-def _check_bounds(data: Any, display: str) -> None:
-    budget = MAX_NODES
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:
-        node, depth = stack.pop()
-        budget -= 1
-        if budget < 0:
-            raise InputError(
-                f"document expands to more than {MAX_NODES} nodes (alias expansion?)",
-                location=Location(display),
-            )
-        if depth > MAX_DEPTH:
-            raise InputError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(display))
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
 
 
 def dump(data: Any) -> str:

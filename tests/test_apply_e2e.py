@@ -452,17 +452,24 @@ def test_atomic_apply_undoes_completed_steps(example: Path) -> None:
     assert "--atomic: undid the 6 step(s)" in result.err
     shown = status(example)
     assert shown["dirty"] is False and shown["release"] is None
-    assert all(c["version"] in (0, None) and c["applied"] == []
-               for c in shown["components"].values()), shown
+    assert all(
+        c["version"] in (0, None) and c["applied"] == [] for c in shown["components"].values()
+    ), shown
     assert sorted(p.name for p in (example / "deploy/local/config").glob("*")) == []
     assert not any((example / "deploy/local/services").glob("*.yaml"))
     with embedded(example) as client:
         assert sorted(client.scan_iter()) == []
-    assert [t for t in sql_picture(example / ".releasectl/local/platform.db")["rows"]] == []
+    assert list(sql_picture(example / ".releasectl/local/platform.db")["rows"]) == []
     rollbacks = [e for e in history(example) if e["action"] == "rollback"]
     assert len(rollbacks) == 7  # the failed step, then the six completed ones
     assert [e["component"] for e in rollbacks[1:]] == [
-        "redis", "policy-service", "policies", "database", "config", "config"]
+        "redis",
+        "policy-service",
+        "policies",
+        "database",
+        "config",
+        "config",
+    ]
 
     plain = run_cli("apply", "--yes", cwd=example)
     assert plain.code == 1

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, env_option, format_option, options
 
 
 @click.command()
@@ -59,7 +59,9 @@ def plan(
     if out:
         atomic_write(Path(out), the_plan.model_dump_json(by_alias=True, indent=2) + "\n")
     if fmt == "json":
-        emit_json(the_plan.model_dump(mode="json", by_alias=True))
+        # pydantic-core writes the JSON: 100,000 steps in 0.3 s where dumping them to dicts
+        # and through json.dump takes seconds (docs/performance.md)
+        emit(the_plan.model_dump_json(by_alias=True, indent=2))
     elif fmt == "markdown":
         emit(render.plan_markdown(the_plan))
     else:

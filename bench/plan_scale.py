@@ -1,0 +1,575 @@
+"""Planning at scale: `releasectl validate` and `releasectl plan` on generated workspaces of
+1,000 to 100,000 migrations, next to Alembic planning the same number of linear revisions
+offline (`alembic upgrade head --sql` against SQLite).
+
+Every measurement runs the real CLI in a child process and reads that child's own peak RSS
+(`os.wait4`). "cold" runs start without releasectl's cache (.releasectl/cache/); "warm" runs
+follow a run that wrote it. The OS page cache is warm in both (the files were just written).
+
+    .venv/bin/python bench/plan_scale.py                       # 1k, 2k, 10k, 50k, 100k
+    .venv/bin/python bench/plan_scale.py --sizes 1000,10000 --repeat 5
+    .venv/bin/python bench/plan_scale.py --json results.json   # raw numbers as well
+
+Workspaces and Alembic environments are generated under --workdir (default: a temporary
+directory, removed at the end unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+VENV_BIN = Path(sys.executable).parent
+RELEASECTL = str(VENV_BIN / "releasectl")
+ALEMBIC = str(VENV_BIN / "alembic")
+ALEMBIC_LIMIT = 60.0  # seconds; larger sizes are not tried once Alembic passes this
+
+# --- workspace generation ----------------------------------------------------------------
+
+UP_SQL = """-- {component} {number}: {slug}
+CREATE TABLE IF NOT EXISTS {table}_{number} (
+    id INTEGER PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    payload TEXT,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS ix_{table}_{number}_tenant ON {table}_{number} (tenant_id);
+INSERT INTO settings (key, value) VALUES ('{component}.schema', '{number}');
+"""
+DOWN_SQL = """-- {component} {number}: {slug} (down)
+DROP INDEX IF EXISTS ix_{table}_{number}_tenant;
+DROP TABLE IF EXISTS {table}_{number};
+DELETE FROM settings WHERE key = '{component}.schema' AND value = '{number}';
+"""
+UP_YAML = """ops:
+  - set: {{key: "{component}:schema", value: "{number}"}}
+  - hset: {{key: "{component}:config", fields: {{step: "{number}", mode: "on"}}}}
+"""
+DOWN_YAML = """ops:
+  - set: {{key: "{component}:schema", value: "{previous}"}}
+  - hdel: {{key: "{component}:config", fields: [step]}}
+"""
+UP_SH = """#!/usr/bin/env bash
+set -euo pipefail
+echo "{component} up to {number}" >> "$RELEASECTL_WORKSPACE/.releasectl/{component}.log"
+"""
+DOWN_SH = """#!/usr/bin/env bash
+set -euo pipefail
+echo "{component} down from {number}" >> "$RELEASECTL_WORKSPACE/.releasectl/{component}.log"
+"""
+META = """description: {component} step {number}
+timeout: 120
+breaking: false
+"""
+META_SCOPED = """description: {component} step {number}, scoped backup
+scope: ["{table}_{number}", settings]
+"""
+META_REDIS = """description: {component} step {number}, scoped backup
+scope: ["{component}:*"]
+"""
+WORDS = ("users", "roles", "audit", "sessions", "tokens", "billing", "quota", "events", "tenants")
+
+
+@dataclass
+class Shape:
+    migrations: int
+    components: int
+    migrated: int
+    services: int
+    by_type: dict[str, int] = field(default_factory=dict)
+    files: int = 0
+    bytes: int = 0
+
+
+def component_count(migrations: int) -> int:
+    """About 100 migrations per component, between 10 and 1,000 components."""
+    return max(10, min(1000, migrations // 100))
+
+
+def generate_workspace(root: Path, migrations: int, seed: int = 1) -> Shape:
+    """A workspace with `migrations` migrations: mostly sql (up.sql + down.sql), some redis
+    and script, one in ten with migration.yaml; services on top; a random `needs` DAG; two
+    releases, the newest pinning every component at its latest version."""
+    rng = random.Random(seed)
+    total = component_count(migrations)
+    services = max(1, total // 20)
+    migrated = total - services
+    names = [f"c{i:04d}" for i in range(total)]
+    rng.shuffle(names)  # services and types spread over the graph, not clustered
+    service_names = set(names[:services])
+    types: dict[str, str] = {}
+    for index, name in enumerate(sorted(set(names) - service_names)):
+        types[name] = "redis" if index % 25 == 3 else "script" if index % 25 == 7 else "sql"
+    for name in service_names:
+        types[name] = "service"
+    order = sorted(names)  # needs only point backwards in this order: a DAG
+    needs: dict[str, list[str]] = {}
+    for index, name in enumerate(order):
+        earlier = order[max(0, index - 50) : index]
+        needs[name] = sorted(rng.sample(earlier, min(len(earlier), rng.randint(0, 3))))
+
+    per = [
+        migrations // migrated + (1 if i < migrations % migrated else 0) for i in range(migrated)
+    ]
+    counts = dict(zip(sorted(n for n in names if n not in service_names), per, strict=True))
+    shape = Shape(migrations, total, migrated, services)
+    for name in order:
+        shape.by_type[types[name]] = shape.by_type.get(types[name], 0) + counts.get(name, 0)
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in order:
+        ctype = types[name]
+        if ctype == "service":
+            continue
+        base = root / "migrations" / name
+        table = f"{name}_{WORDS[int(name[1:]) % len(WORDS)]}"
+        for number in range(1, counts[name] + 1):
+            slug = f"{WORDS[number % len(WORDS)]}_{number}"
+            directory = base / f"{number:04d}_{slug}"
+            directory.mkdir(parents=True)
+            values = {
+                "component": name,
+                "number": number,
+                "previous": number - 1,
+                "slug": slug,
+                "table": table,
+            }
+            parts: dict[str, str] = {}
+            if ctype == "sql":
+                parts = {"up.sql": UP_SQL, "down.sql": DOWN_SQL}
+            elif ctype == "redis":
+                parts = {"up.yaml": UP_YAML, "down.yaml": DOWN_YAML}
+            else:
+                parts = {"up.sh": UP_SH, "down.sh": DOWN_SH}
+            if number % 10 == 0:
+                scoped = number % 20 == 0 and ctype != "script"
+                parts["migration.yaml"] = (
+                    (META_SCOPED if ctype == "sql" else META_REDIS) if scoped else META
+                )
+            for file_name, template in parts.items():
+                text = template.format(**values)
+                (directory / file_name).write_text(text)
+                shape.files += 1
+                shape.bytes += len(text)
+
+    lines = [
+        "apiVersion: releasectl/v1",
+        "kind: Workspace",
+        f"name: scale-{migrations}",
+        f"description: generated by bench/plan_scale.py ({migrations} migrations)",
+        "components:",
+    ]
+    for name in order:
+        deps = f", needs: [{', '.join(needs[name])}]" if needs[name] else ""
+        lines.append(f"  {name}: {{type: {types[name]}{deps}}}")
+    lines += ["environments:", "  local:", "    state: {backend: file}", "    targets:"]
+    for name in order:
+        ctype = types[name]
+        if ctype == "sql":
+            target = f'{{url: "sqlite:///.releasectl/local/{name}.db"}}'
+        elif ctype == "redis":
+            target = '{url: "redis+embedded://.releasectl/local/redis.db"}'
+        elif ctype == "script":
+            target = "{shell: bash}"
+        else:
+            target = "{mode: record}"
+        lines.append(f"      {name}: {target}")
+    (root / "releasectl.yaml").write_text("\n".join(lines) + "\n")
+
+    releases = root / "releases"
+    releases.mkdir()
+    for version, fraction in (("0.9.0", 2), ("1.0.0", 1)):
+        lines = [
+            "apiVersion: releasectl/v1",
+            "kind: Release",
+            f"version: {version}",
+            f"description: every component at {'half' if fraction == 2 else 'its latest'} version",
+            "components:",
+        ]
+        for name in order:
+            if types[name] == "service":
+                requires = ", ".join(
+                    f'{dep}: ">={counts[dep] // fraction}"'
+                    for dep in needs[name]
+                    if types[dep] != "service"
+                )
+                tail = f", requires: {{{requires}}}" if requires else ""
+                lines.append(f"  {name}: {{version: {version}{tail}}}")
+            else:
+                lines.append(f"  {name}: {{version: {counts[name] // fraction}}}")
+        if version == "1.0.0":
+            lines.append('upgrades_from: ">=0.9.0,<1.0.0"')
+        (releases / f"{version}.yaml").write_text("\n".join(lines) + "\n")
+    return shape
+
+
+# --- Alembic ------------------------------------------------------------------------------
+
+ALEMBIC_INI = """[alembic]
+script_location = %(here)s/alembic
+sqlalchemy.url = sqlite:///%(here)s/bench.db
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = logging.StreamHandler
+args = (sys.stderr,)
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)s %(message)s
+"""
+ALEMBIC_ENV = """from alembic import context
+
+config = context.config
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    raise SystemExit("this benchmark environment is offline only (use --sql)")
+"""
+ALEMBIC_MAKO = '''"""${message}"""
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+
+
+def upgrade() -> None:
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    ${downgrades if downgrades else "pass"}
+'''
+ALEMBIC_REVISION = '''"""{slug}
+
+Revision ID: {rev}
+Revises: {down}
+"""
+from alembic import op
+
+revision = "{rev}"
+down_revision = {down_repr}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""{up}""")
+
+
+def downgrade() -> None:
+    op.execute("""{down_sql}""")
+'''
+
+
+def generate_alembic(root: Path, revisions: int) -> None:
+    """An offline-only Alembic environment with `revisions` linear revisions whose SQL is the
+    same size as the sql migrations of the releasectl workspace."""
+    versions = root / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (root / "alembic.ini").write_text(ALEMBIC_INI)
+    (root / "alembic" / "env.py").write_text(ALEMBIC_ENV)
+    (root / "alembic" / "script.py.mako").write_text(ALEMBIC_MAKO)
+    previous: str | None = None
+    for number in range(1, revisions + 1):
+        rev = f"{number:012x}"
+        slug = f"{WORDS[number % len(WORDS)]}_{number}"
+        values = {
+            "component": "app",
+            "number": number,
+            "slug": slug,
+            "table": f"app_{WORDS[number % len(WORDS)]}",
+        }
+        text = ALEMBIC_REVISION.format(
+            slug=slug,
+            rev=rev,
+            down=previous or "",
+            down_repr=repr(previous),
+            up=UP_SQL.format(**values),
+            down_sql=DOWN_SQL.format(**values),
+        )
+        (versions / f"{rev}_{slug}.py").write_text(text)
+        previous = rev
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    seconds: float  # wall time
+    cpu: float  # user + system time of the child
+    max_rss_kib: int
+    code: int
+    out_bytes: int
+
+
+def run(cmd: list[str], cwd: Path, timeout: float | None = None) -> Run:
+    """Run `cmd` once; wall time and the child's own peak RSS (ru_maxrss, KiB on Linux)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=_child_env())
+        deadline = None if timeout is None else start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                cpu = usage.ru_utime + usage.ru_stime
+                return Run(time.perf_counter() - start, cpu, usage.ru_maxrss, -9, 0)
+            time.sleep(0.001)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        size = out.seek(0, os.SEEK_END)
+        if proc.returncode not in (0, 2):
+            err.seek(0)
+            tail = err.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode} in {cwd}:\n{tail}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(seconds, cpu, usage.ru_maxrss, proc.returncode, size)
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEASECTL_")}
+    env["PYTHONDONTWRITEBYTECODE"] = "0"
+    return env
+
+
+def clear_cache(workspace: Path) -> None:
+    shutil.rmtree(workspace / ".releasectl" / "cache", ignore_errors=True)
+
+
+def median_run(runs: list[Run]) -> Run:
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    return ordered[len(ordered) // 2]
+
+
+@dataclass
+class Row:
+    migrations: int
+    components: int
+    files: int
+    # medians of wall time (s) and of CPU time (user + system, s) of the child
+    validate_cold: float
+    validate_warm: float
+    plan_cold: float
+    plan_warm: float
+    plan_json_warm: float
+    validate_cold_cpu: float
+    validate_warm_cpu: float
+    plan_cold_cpu: float
+    plan_warm_cpu: float
+    plan_json_bytes: int
+    plan_steps: int
+    rss_validate_mib: float
+    rss_plan_mib: float
+    rss_plan_json_mib: float
+    alembic: float | None = None
+    alembic_cpu: float | None = None
+    alembic_rss_mib: float | None = None
+    load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after
+
+    def ratio(self, which: str) -> float | None:
+        if self.alembic is None:
+            return None
+        ours = getattr(self, f"validate_{which}") + getattr(self, f"plan_{which}")
+        return float(self.alembic / ours)
+
+
+def measure_releasectl(workspace: Path, repeat: int) -> dict[str, list[Run]]:
+    validate = [RELEASECTL, "validate"]
+    plan = [RELEASECTL, "plan"]
+    plan_json = [RELEASECTL, "plan", "--format", "json"]
+    runs: dict[str, list[Run]] = {k: [] for k in ("vc", "vw", "pc", "pw", "jw")}
+    for _ in range(repeat):
+        clear_cache(workspace)
+        runs["vc"].append(run(validate, workspace))
+        runs["vw"].append(run(validate, workspace))
+        clear_cache(workspace)
+        runs["pc"].append(run(plan, workspace))
+        runs["pw"].append(run(plan, workspace))
+        runs["jw"].append(run(plan_json, workspace))
+    return runs
+
+
+def count_steps(workspace: Path) -> int:
+    out = subprocess.run(
+        [RELEASECTL, "plan", "--format", "json"],
+        cwd=workspace,
+        capture_output=True,
+        check=True,
+        env=_child_env(),
+    ).stdout
+    return len(json.loads(out)["steps"])
+
+
+def measure(size: int, workdir: Path, repeat: int, alembic: bool) -> Row:
+    workspace = workdir / f"ws-{size}"
+    shape_file = workdir / f"ws-{size}.shape.json"
+    if not shape_file.exists():
+        shutil.rmtree(workspace, ignore_errors=True)
+        started = time.perf_counter()
+        shape = generate_workspace(workspace, size)
+        print(
+            f"  generated {size} migrations in {shape.components} components "
+            f"({shape.by_type}, {shape.files} files, {shape.bytes / 1e6:.1f} MB) "
+            f"in {time.perf_counter() - started:.1f}s",
+            file=sys.stderr,
+        )
+        shape_file.write_text(json.dumps(asdict(shape)))
+        time.sleep(1)  # let the files age past the scan's racy window (see scancache)
+    shape_data = json.loads(shape_file.read_text())
+    load_before = os.getloadavg()[0]
+    runs = measure_releasectl(workspace, repeat)
+    med = {k: median_run(v) for k, v in runs.items()}
+    cpu = {k: sorted(r.cpu for r in v)[len(v) // 2] for k, v in runs.items()}
+    row = Row(
+        migrations=size,
+        components=shape_data["components"],
+        files=shape_data["files"],
+        validate_cold=med["vc"].seconds,
+        validate_warm=med["vw"].seconds,
+        plan_cold=med["pc"].seconds,
+        plan_warm=med["pw"].seconds,
+        plan_json_warm=med["jw"].seconds,
+        validate_cold_cpu=cpu["vc"],
+        validate_warm_cpu=cpu["vw"],
+        plan_cold_cpu=cpu["pc"],
+        plan_warm_cpu=cpu["pw"],
+        plan_json_bytes=med["jw"].out_bytes,
+        plan_steps=count_steps(workspace),
+        rss_validate_mib=max(r.max_rss_kib for r in runs["vc"] + runs["vw"]) / 1024,
+        rss_plan_mib=max(r.max_rss_kib for r in runs["pc"] + runs["pw"]) / 1024,
+        rss_plan_json_mib=max(r.max_rss_kib for r in runs["jw"]) / 1024,
+    )
+    if alembic:
+        env = workdir / f"alembic-{size}"
+        if not (env / "alembic.ini").exists():
+            shutil.rmtree(env, ignore_errors=True)
+            generate_alembic(env, size)
+        cmd = [ALEMBIC, "-c", str(env / "alembic.ini"), "upgrade", "head", "--sql"]
+        first = run(cmd, env, timeout=ALEMBIC_LIMIT)
+        if first.code != -9:
+            more = [first] + [run(cmd, env, timeout=ALEMBIC_LIMIT) for _ in range(repeat - 1)]
+            row.alembic = median_run(more).seconds
+            row.alembic_cpu = sorted(r.cpu for r in more)[len(more) // 2]
+            row.alembic_rss_mib = max(r.max_rss_kib for r in more) / 1024
+    row.load = (load_before, os.getloadavg()[0])
+    return row
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def table(rows: list[Row]) -> str:
+    """Wall time (median), with CPU time (user + system) in brackets."""
+    head = (
+        "| migrations | components | validate cold | validate warm | plan cold | plan warm "
+        "| plan --format json, warm | peak RSS validate / plan / plan json "
+        "| Alembic `upgrade head --sql` | Alembic / (validate + plan), cold / warm | load |"
+    )
+    lines = [head, "|" + "---:|" * 11]
+    for r in rows:
+        if r.alembic is not None:
+            alembic = f"{r.alembic:.2f} s [{r.alembic_cpu:.2f}], {r.alembic_rss_mib:.0f} MiB"
+            ratio = f"{r.ratio('cold'):.1f}x / {r.ratio('warm'):.1f}x"
+        else:
+            alembic, ratio = f"not run (> {ALEMBIC_LIMIT:.0f} s)", "-"
+        lines.append(
+            f"| {r.migrations:,} | {r.components:,} "
+            f"| {r.validate_cold:.2f} s [{r.validate_cold_cpu:.2f}] "
+            f"| {r.validate_warm:.2f} s [{r.validate_warm_cpu:.2f}] "
+            f"| {r.plan_cold:.2f} s [{r.plan_cold_cpu:.2f}] "
+            f"| {r.plan_warm:.2f} s [{r.plan_warm_cpu:.2f}] "
+            f"| {r.plan_json_warm:.2f} s ({r.plan_json_bytes / 1e6:.0f} MB) "
+            f"| {r.rss_validate_mib:.0f} / {r.rss_plan_mib:.0f} / {r.rss_plan_json_mib:.0f} MiB "
+            f"| {alembic} | {ratio} | {r.load[0]:.1f}-{r.load[1]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,2000,10000,50000,100000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated workspaces")
+    parser.add_argument("--no-alembic", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the raw rows as JSON")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="releasectl-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}", file=sys.stderr)
+    rows: list[Row] = []
+    alembic = not args.no_alembic
+    try:
+        for size in sorted(sizes):
+            print(f"{size} migrations ...", file=sys.stderr)
+            row = measure(size, workdir, args.repeat, alembic)
+            if alembic and row.alembic is None:
+                alembic = False  # Alembic passed the limit; larger sizes would too
+            rows.append(row)
+            print(table([row]).splitlines()[-1], file=sys.stderr)
+    finally:
+        if args.workdir is None and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"Machine: {machine()}\n")
+    print(table(rows))
+    if args.json:
+        data = [
+            {**asdict(r), "ratio_cold": r.ratio("cold"), "ratio_warm": r.ratio("warm")}
+            for r in rows
+        ]
+        args.json.write_text(json.dumps({"machine": machine(), "rows": data}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
