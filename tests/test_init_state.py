@@ -37,8 +37,11 @@ def test_state_moves_between_backends(tmp_path: Path) -> None:
 
     # the team moves `local` to a new state directory (another backend for the same env)
     config = root / "releasectl.yaml"
-    config.write_text(config.read_text().replace("state: {backend: file}",
-                                                 "state: {backend: file, path: .state2}"))
+    config.write_text(
+        config.read_text().replace(
+            "state: {backend: file}", "state: {backend: file, path: .state2}"
+        )
+    )
     assert json.loads(run_cli("status", "--format", "json", cwd=root).out)["release"] is None
     refused = run_cli("state", "push", bundle, cwd=root)
     assert refused.code == 64  # --force is required

@@ -19,12 +19,21 @@ def workspace(root: Path) -> Path:
         components={"db": {"type": "sql"}, "app": {"type": "service", "needs": ["db"]}},
         targets=sqlite("local"),
         releases={"1.0.0": {"db": 1, "app": "1.0.0"}},
-        migrations={"db": {"0001_t": {"up.sql": "CREATE TABLE t (id INTEGER);\n",
-                                      "down.sql": "DROP TABLE t;\n"}}},
+        migrations={
+            "db": {
+                "0001_t": {
+                    "up.sql": "CREATE TABLE t (id INTEGER);\n",
+                    "down.sql": "DROP TABLE t;\n",
+                }
+            }
+        },
         environments={
             "staging": {"state": {"backend": "file"}, "targets": sqlite("staging")},
-            "prod": {"promote_from": "staging", "state": {"backend": "file"},
-                     "targets": sqlite("prod")},
+            "prod": {
+                "promote_from": "staging",
+                "state": {"backend": "file"},
+                "targets": sqlite("prod"),
+            },
         },
     )
 
@@ -33,8 +42,10 @@ def test_prod_waits_for_staging(tmp_path: Path) -> None:
     root = workspace(tmp_path / "ws")
     plan = run_cli("plan", "--env", "prod", cwd=root)
     assert plan.code == 0
-    assert ("promotion: release 1.0.0 must be applied and verified in 'staging' before 'prod'"
-            in plan.out)
+    assert (
+        "promotion: release 1.0.0 must be applied and verified in 'staging' before 'prod'"
+        in plan.out
+    )
     refused = run_cli("apply", "--env", "prod", "--yes", cwd=root)
     assert refused.code == 5, refused
     assert "must be applied and verified in 'staging'" in refused.err
