@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import struct
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ class BackupMeta:
     plan: str | None = None
     step: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    created_ns: int = 0  # orders backups made within the same millisecond
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -283,6 +285,7 @@ class BackupStore:
         stamp = timeutil.now().strftime("%Y%m%dT%H%M%SZ")
         backup_id = f"{stamp}-{component}-{secrets.token_hex(3)}"
         return BackupMeta(
+            created_ns=time.time_ns(),
             id=backup_id,
             env=self.env,
             component=component,
@@ -349,7 +352,7 @@ class BackupStore:
             for meta_path in directory.glob("*.json"):
                 with contextlib.suppress(ValueError, TypeError, OSError):
                     found.append(BackupMeta(**json.loads(meta_path.read_text(encoding="utf-8"))))
-        found.sort(key=lambda m: (m.created, m.id))
+        found.sort(key=lambda m: (m.created, m.created_ns, m.id))
         return found
 
     def prune(self, component: str, *, keep_ids: frozenset[str] = frozenset()) -> list[str]:

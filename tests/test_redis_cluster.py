@@ -21,7 +21,6 @@ from redis.cluster import RedisCluster
 from releasectl.errors import TargetError
 from releasectl.targets.base import Deadline, Failure
 from releasectl.targets.redis import RedisTarget
-from tests.conftest import free_port
 from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
 
 
@@ -32,12 +31,29 @@ def cli(port: int, *args: str) -> str:
     return str(reply)
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too. Ports from the kernel's
+    ephemeral range can be above 55535, where the bus port would not exist."""
+    import random
+    import socket
+
+    while True:
+        port = random.randrange(20000, 30000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+
+
 def start_nodes(exe: str, tmp: pytest.TempPathFactory) -> tuple[list[int], list[Any]]:
     """Three cluster-enabled servers on free ports; ([], []) if one did not come up (its port
     was taken between choosing and binding it)."""
     ports: list[int] = []
     while len(ports) < 3:
-        port = free_port()
+        port = cluster_port()
         if port not in ports:
             ports.append(port)
     procs: list[Any] = []
