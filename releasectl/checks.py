@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from releasectl.catalogue import Migration
-from releasectl.digests import BINARY_SUFFIXES, jobs, may_hold_secret
+from releasectl.digests import is_binary, jobs, may_hold_secret
 from releasectl.errors import InputError, Location, ReleasectlError
 from releasectl.scancache import decode_errors, encode_errors
 from releasectl.secrets import scan_text
@@ -17,9 +17,6 @@ from releasectl.workspace import WORKSPACE_FILE, Workspace
 
 if TYPE_CHECKING:
     from releasectl.targets.base import Target
-
-# Files that are not text (never scanned); everything else in a migration is.
-_BINARY_SUFFIXES = BINARY_SUFFIXES
 
 
 def _secret_error(name: str, line: int, column: int, display: str) -> ReleasectlError:
@@ -31,12 +28,13 @@ def _secret_error(name: str, line: int, column: int, display: str) -> Releasectl
 
 
 def secret_problems_in(path: Path, display: str) -> list[ReleasectlError]:
-    if path.suffix in _BINARY_SUFFIXES:
-        return []
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError:
         return []
+    if is_binary(path.name, data):
+        return []
+    text = data.decode("utf-8", errors="replace")
     if not may_hold_secret(text):
         return []
     return [_secret_error(f.name, f.line, f.column, display) for f in scan_text(text)]

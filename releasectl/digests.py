@@ -25,6 +25,13 @@ META_MAX_BYTES = 4 * 1024 * 1024
 # Files that are not text: never scanned for secrets. Everything else in a migration is.
 BINARY_SUFFIXES = frozenset({".gz", ".zip", ".png", ".jpg", ".jpeg", ".gif", ".pdf", ".db"})
 
+
+def is_binary(name: str, data: bytes) -> bool:
+    """Not text, so never scanned for secrets: a binary suffix, or a NUL byte in the first
+    8,000 bytes (git's test for a binary file)."""
+    return os.path.splitext(name)[1] in BINARY_SUFFIXES or b"\0" in data[:8000]
+
+
 Finding = tuple[str, str, str, int, int]  # file, rule id, rule name, line, column
 # meta: None when there is no migration.yaml, the validated fields, or False when it could
 # not be read here (the `Migration.meta` property then reports the problem with its line).
@@ -129,7 +136,7 @@ def digest(path: str, type_: str, down: Sequence[str]) -> Digest:
         body = normalise(data)
         sha.update(f"{rel}\0{len(body)}\0".encode())
         sha.update(body)
-        if os.path.splitext(rel)[1] not in BINARY_SUFFIXES:
+        if not is_binary(rel, data):
             findings.extend(secret_findings(rel, data))
         if rel in wanted:
             kept[rel] = data

@@ -367,3 +367,22 @@ def test_checks_shared_with_helpers_report_what_one_process_reports(
     assert sorted(shared) == list(range(len(migrations)))  # every result came back
     found = [(str(e), type(e)) for i in sorted(shared) for e in shared[i]]
     assert sorted(found, key=str) == sorted(alone, key=str)
+
+
+def test_binary_files_are_not_scanned_for_secrets(tmp_path: Path) -> None:
+    from releasectl.digests import is_binary
+
+    assert is_binary("blob.bin", b"\x00\x01" + AWS_KEY.encode())
+    assert is_binary("dump.gz", b"text")
+    assert not is_binary("up.sql", AWS_KEY.encode())
+    root = tmp_path / "ws"
+    (root / "migrations/db/0001_t").mkdir(parents=True)
+    (root / "migrations/db/0001_t/up.sql").write_text("SELECT 1;\n")
+    (root / "migrations/db/0001_t/fixture.bin").write_bytes(b"\x00" * 10 + AWS_KEY.encode())
+    from releasectl.catalogue import scan_component
+
+    found, errors = scan_component(root, "db", "sql", "migrations/db")
+    assert errors == [] and found.migrations[0].findings == ()
+    (root / "migrations/db/0001_t/notes.txt").write_text(f"key {AWS_KEY}\n")
+    found, _ = scan_component(root, "db", "sql", "migrations/db")
+    assert [f[0] for f in found.migrations[0].findings] == ["notes.txt"]
