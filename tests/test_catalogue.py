@@ -385,4 +385,5 @@ def test_binary_files_are_not_scanned_for_secrets(tmp_path: Path) -> None:
     assert errors == [] and found.migrations[0].findings == ()
     (root / "migrations/db/0001_t/notes.txt").write_text(f"key {AWS_KEY}\n")
     found, _ = scan_component(root, "db", "sql", "migrations/db")
-    assert [f[0] for f in found.migrations[0].findings] == ["notes.txt"]
+    findings = found.migrations[0].findings
+    assert findings is not None and [f[0] for f in findings] == ["notes.txt"]
