@@ -10,9 +10,7 @@ dirty and `recover` rolls the interrupted step back, or forward when it had alre
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -26,11 +24,9 @@ from releasectl.errors import (
     ReleasectlError,
     StaleError,
 )
+from releasectl.journal import Completed, entry, recorded_components, undo_completed, undo_step
 from releasectl.models.plan import Plan, Step
 from releasectl.models.state import (
-    AppliedMigration,
-    ComponentState,
-    Journal,
     ReleaseRecord,
     State,
 )
@@ -53,17 +49,6 @@ class StepOutcome:
     output: str | None = None
     error: str | None = None
     rollback: str | None = None
-
-
-@dataclass(frozen=True)
-class Completed:
-    """A step this apply completed, with what undoing it needs (for --atomic)."""
-
-    index: int
-    step: Step
-    migration: Migration | None
-    backup: str | None
-    before: ComponentState | None
 
 
 @dataclass
@@ -167,7 +152,7 @@ class Engine:
                         if not atomic or not done or self._dirty():
                             raise
                         try:
-                            self._undo_all(plan, done, failure, lock)
+                            undo_completed(session, lock, plan.digest, done, failure)
                         except Exception as undo:
                             raise MigrationFailed(
                                 f"{failure}\n--atomic: undoing the completed steps failed: "
@@ -193,43 +178,6 @@ class Engine:
     def _dirty(self) -> bool:
         state = self.session.read_state()
         return state is not None and state.dirty
-
-    def _undo_all(
-        self, plan: Plan, done: list[Completed], cause: ReleasectlError, lock: Lock
-    ) -> None:
-        """Undo completed steps, newest first: each target restores the step's backup or runs
-        its reverse part; the component's recorded state goes back to what it was."""
-        session = self.session
-        for item in reversed(done):
-            state = session.read_state()
-            assert state is not None
-            step = item.step
-            state = session.write_state(
-                state, lock, journal=self._journal(plan, item.index, step, "rollback", item.backup)
-            )
-            started = time.monotonic()
-            with self._backup_stream(item.backup) as src:
-                said = session.target(step.component).rollback(
-                    step, item.migration, src, Failure("atomic", cause)
-                )
-            components = dict(state.components)
-            if item.before is None:
-                components.pop(step.component, None)
-            else:
-                components[step.component] = item.before
-            session.write_state(state, lock, journal=None, components=components)
-            session.history.append(
-                "rollback",
-                "success",
-                component=step.component,
-                migration=step.migration,
-                from_=step.to,
-                to=step.from_,
-                duration=round(time.monotonic() - started, 3),
-                plan=plan.digest,
-                backup=item.backup,
-                output=f"--atomic: {said}",
-            )
 
     def _check_promotion(self, plan: Plan) -> None:
         from releasectl.promotion import promotion_problem
@@ -279,24 +227,6 @@ class Engine:
 
     # --- one step -------------------------------------------------------------------------
 
-    def _journal(
-        self, plan: Plan, index: int, step: Step, phase: str, backup_id: str | None = None
-    ) -> Journal:
-        import os
-        import socket
-
-        return Journal(
-            plan=plan.digest,
-            index=index,
-            step=step,
-            phase=phase,
-            backup_id=backup_id,
-            started_at=timeutil.iso(),
-            actor=self.session.actor,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-        )
-
     def _run_step(
         self,
         plan: Plan,
@@ -314,7 +244,9 @@ class Engine:
         target = session.target(step.component)
         output = ""
         failpoints.hit("before-step", index)
-        state = session.write_state(state, lock, journal=self._journal(plan, index, step, "backup"))
+        state = session.write_state(
+            state, lock, journal=entry(session, plan.digest, index, step, "backup")
+        )
         backup_id: str | None = None
         phase = "check"
         try:
@@ -325,7 +257,7 @@ class Engine:
                 backup_id = self.take_backup(step.component, step, migration, plan)
                 failpoints.hit("after-backup", index)
             state = session.write_state(
-                state, lock, journal=self._journal(plan, index, step, "run", backup_id)
+                state, lock, journal=entry(session, plan.digest, index, step, "run", backup_id)
             )
             phase = "run"
             failpoints.hit("before-run", index)
@@ -335,15 +267,13 @@ class Engine:
             phase = "verify"  # a crash here rolls back, as during run: no journal write
             target.verify(step, migration, Deadline.after(self._timeout(migration)))
             state = session.write_state(
-                state, lock, journal=self._journal(plan, index, step, "record", backup_id)
+                state, lock, journal=entry(session, plan.digest, index, step, "record", backup_id)
             )
             failpoints.hit("before-record", index)
         except Exception as exc:  # every failure of a step is rolled back, then re-raised
             duration = time.monotonic() - started
             outcome = StepOutcome(index, step, "failed", duration, backup_id, error=str(exc))
-            state = self._fail(
-                plan, index, step, migration, state, lock, phase, exc, backup_id, outcome
-            )
+            self._fail(plan, index, step, migration, state, lock, phase, exc, backup_id, outcome)
             result.outcomes.append(outcome)
             self.steps.step_finished(index, total, outcome)
             raise self._failure_error(step, index, phase, exc, outcome) from exc
@@ -403,15 +333,6 @@ class Engine:
         )
         return meta.id
 
-    @contextlib.contextmanager
-    def _backup_stream(self, backup_id: str | None) -> Iterator[IO[bytes] | None]:
-        if backup_id is None:
-            yield None
-            return
-        meta = self.session.backups.get(backup_id)
-        with self.session.backups.reader(meta) as src:
-            yield src
-
     def _fail(
         self,
         plan: Plan,
@@ -424,7 +345,7 @@ class Engine:
         exc: BaseException,
         backup_id: str | None,
         outcome: StepOutcome,
-    ) -> State:
+    ) -> None:
         session = self.session
         session.history.append(
             step.action,
@@ -439,49 +360,26 @@ class Engine:
             release=plan.release.to,
             error=f"{phase}: {exc}",
         )
-        if phase == "check":
-            # nothing ran: the pre-check refused
-            return session.write_state(state, lock, journal=None)
-        state = session.write_state(
-            state, lock, journal=self._journal(plan, index, step, "rollback", backup_id)
-        )
-        failpoints.hit("in-rollback", index)
-        started = time.monotonic()
+        if phase == "check":  # nothing ran: the pre-check refused
+            session.write_state(state, lock, journal=None)
+            return
         try:
-            with self._backup_stream(backup_id) as src:
-                done = session.target(step.component).rollback(
-                    step, migration, src, Failure(phase, exc)
-                )
-        except Exception as rollback_exc:
-            outcome.rollback = f"rollback failed: {rollback_exc}"
-            session.history.append(
-                "rollback",
-                "failed",
-                component=step.component,
-                migration=step.migration,
-                from_=step.to,
-                to=step.from_,
-                duration=round(time.monotonic() - started, 3),
+            state, outcome.rollback = undo_step(
+                session,
+                lock,
+                state,
                 plan=plan.digest,
-                backup=backup_id,
-                error=str(rollback_exc),
+                index=index,
+                step=step,
+                migration=migration,
+                backup_id=backup_id,
+                failure=Failure(phase, exc),
             )
+        except Exception as rollback_exc:
             # the journal stays: the environment is dirty until `recover` succeeds
-            return state
-        outcome.rollback = done
-        session.history.append(
-            "rollback",
-            "success",
-            component=step.component,
-            migration=step.migration,
-            from_=step.to,
-            to=step.from_,
-            duration=round(time.monotonic() - started, 3),
-            plan=plan.digest,
-            backup=backup_id,
-            output=done,
-        )
-        return session.write_state(state, lock, journal=None)
+            outcome.rollback = f"rollback failed: {rollback_exc}"
+            return
+        session.write_state(state, lock, journal=None)
 
     def _failure_error(
         self, step: Step, index: int, phase: str, exc: BaseException, outcome: StepOutcome
@@ -505,6 +403,7 @@ class Engine:
     def _record(
         self, state: State, lock: Lock, step: Step, migration: Migration | None, digest: str
     ) -> State:
+        """The step's new version and applied migration, with the journal cleared: one write."""
         return self.session.write_state(
             state,
             lock,
@@ -540,78 +439,3 @@ class Engine:
         for component in {s.component for s in plan.steps}:
             session.backups.prune(component)
         return state
-
-    # --- recover --------------------------------------------------------------------------
-
-    def recover(self, *, force_back: bool = False) -> str:
-        session = self.session
-        with session.lock("recover") as lock:
-            state = session.read_state()
-            if state is None or state.journal is None:
-                return f"environment {self.env!r} is clean: nothing to recover"
-            journal = state.journal
-            step = journal.step
-            migration = None
-            if step.migration:
-                known = self.workspace.catalogue.of(step.component)
-                number = step.to if step.action == "up" else step.from_
-                migration = known.get(int(number)) if known and number is not None else None
-            what = (
-                f"step {journal.index + 1} ({step.component} {step.action} {step.from_} -> "
-                f"{step.to})"
-            )
-            forward = journal.phase == "record" and not force_back
-            try:
-                if forward:
-                    state = self._record(state, lock, step, migration, journal.plan)
-                    done = "rolled forward: the step had run and verified before the crash"
-                elif journal.phase == "backup":
-                    state = session.write_state(state, lock, journal=None)
-                    done = "cleared: the step was interrupted before it ran"
-                else:
-                    with self._backup_stream(journal.backup_id) as src:
-                        undone = session.target(step.component).rollback(
-                            step, migration, src, Failure("crash", RuntimeError("interrupted"))
-                        )
-                    state = session.write_state(state, lock, journal=None)
-                    done = f"rolled back: {undone}"
-            finally:
-                session.close()
-            session.history.append(
-                "recover",
-                "success",
-                component=step.component,
-                migration=step.migration,
-                from_=step.from_ if forward else step.to,
-                to=step.to if forward else step.from_,
-                plan=journal.plan,
-                backup=journal.backup_id,
-                output=done,
-            )
-            return f"{what}: {done}"
-
-
-def recorded_components(
-    state: State, step: Step, migration: Migration | None, digest: str
-) -> dict[str, ComponentState]:
-    """The components of `state` after `step` succeeded."""
-    components = dict(state.components)
-    current = components.get(step.component, ComponentState())
-    applied = list(current.applied)
-    if step.action == "up" and migration is not None:
-        applied = [a for a in applied if a.id != migration.id]
-        applied.append(
-            AppliedMigration(
-                id=migration.id,
-                version=migration.number,
-                checksum=migration.checksum,
-                applied_at=timeutil.iso(),
-                plan=digest,
-            )
-        )
-    elif step.action == "down" and migration is not None:
-        applied = [a for a in applied if a.id != migration.id]
-    components[step.component] = ComponentState(
-        version=step.to, applied=tuple(applied), updated_at=timeutil.iso()
-    )
-    return components

@@ -4,11 +4,12 @@ operations (backup, restore, unlock)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import IO, Protocol
 
 from releasectl import timeutil
 from releasectl.actor import actor as current_actor
@@ -85,6 +86,16 @@ class Session:
         new = State.model_validate(new.model_dump(by_alias=True))
         self.state_backend.write(new, lock)
         return new
+
+    @contextlib.contextmanager
+    def backup_stream(self, backup_id: str | None) -> Iterator[IO[bytes] | None]:
+        """The plaintext of backup `backup_id` (checksum verified first), or None."""
+        if backup_id is None:
+            yield None
+            return
+        meta = self.backups.get(backup_id)
+        with self.backups.reader(meta) as src:
+            yield src
 
     # --- locking --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ def recover(env: str | None, force_back: bool, lock_timeout: float | None) -> in
     """Finish what a crash interrupted: roll the journaled step back (restore its backup or run
     its down part), or forward when it had already run and verified."""
     from releasectl.cli.progress import CliReporter
-    from releasectl.engine import Engine
+    from releasectl.journal import recover as run_recover
     from releasectl.session import Session
 
     opts = options()
@@ -26,5 +26,5 @@ def recover(env: str | None, force_back: bool, lock_timeout: float | None) -> in
     env_name = opts.env_name(env)
     session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
     session.authorize("rollback")
-    emit(Engine(session).recover(force_back=force_back))
+    emit(run_recover(session, force_back=force_back))
     return 0
