@@ -3,7 +3,6 @@ URL, and a byte-exact picture of a keyspace."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +13,13 @@ from releasectl.models.plan import Step
 from releasectl.models.workspace import RedisTarget as RedisSettings
 from releasectl.targets.base import TargetContext
 from releasectl.targets.redis import RedisTarget
+from tests.builders import add_migration
 
 
 def write_migrations(root: Path, migrations: dict[str, dict[str, str]]) -> ComponentMigrations:
     """`{"0001_slug": {"up.yaml": "...", ...}}` under root/migrations/redis."""
     for mid, files in migrations.items():
-        directory = root / "migrations" / "redis" / mid
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (directory / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        add_migration(root, "redis", mid, files)
     found, errors = scan_component(root, "redis", "redis", "migrations/redis")
     assert not errors, errors
     return found

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -17,22 +16,7 @@ from releasectl.models.release import Pin, Release
 from releasectl.models.state import ComponentState, State
 from releasectl.models.workspace import Component
 from releasectl.planner import Desired, PlanOptions, make_plan
-
-
-@dataclass(frozen=True)
-class Meta:
-    description: str | None = None
-    scope: tuple[str, ...] | None = None
-    breaking: bool = False
-
-
-@dataclass(frozen=True)
-class Mig:
-    number: int
-    id: str
-    checksum: str
-    has_down: bool = True
-    meta: Meta = field(default_factory=Meta)
+from tests.test_planner import Mig
 
 
 def reference_problem(

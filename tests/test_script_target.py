@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import tarfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -20,16 +19,13 @@ from releasectl.models.plan import Step
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
 from releasectl.targets.base import Deadline, Failure, StepTimeout, TargetContext
 from releasectl.targets.script import ScriptFailed, ScriptTarget
+from tests.builders import add_migration
 
 COMPONENT = "hooks"
 
 
 def write_migration(root: Path, number: int, slug: str, files: dict[str, str]) -> Path:
-    path = root / "migrations" / COMPONENT / f"{number:04d}_{slug}"
-    path.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (path / name).write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+    return add_migration(root, COMPONENT, f"{number:04d}_{slug}", files)
 
 
 def open_target(root: Path, **settings: Any) -> ScriptTarget:

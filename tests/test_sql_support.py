@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import shutil
 import sqlite3
-import textwrap
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from releasectl.models.plan import Step
 from releasectl.models.workspace import SqlTarget as SqlSettings
 from releasectl.targets.base import Deadline, Failure, TargetContext
 from releasectl.targets.sql import SqlTarget
+from tests.builders import add_migration
 
 REPO = Path(__file__).resolve().parent.parent
 COMPONENT = "db"
@@ -24,11 +24,7 @@ HISTORY = "releasectl_schema_history"
 
 
 def write_migration(root: Path, number: int, slug: str, files: dict[str, str]) -> Path:
-    path = root / "migrations" / COMPONENT / f"{number:04d}_{slug}"
-    path.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (path / name).write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+    return add_migration(root, COMPONENT, f"{number:04d}_{slug}", files)
 
 
 def copy_example(root: Path) -> None:

@@ -3,7 +3,6 @@ target context the engine would hand a target, and steps."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from releasectl.catalogue import ComponentMigrations, scan_component
 from releasectl.models.plan import Step
 from releasectl.targets.base import TargetContext
+from tests.builders import add_migration
 
 
 def write_migrations(
@@ -18,10 +18,7 @@ def write_migrations(
 ) -> ComponentMigrations:
     """Migration N+1 gets the files of versions[N] ({name: YAML text, dedented})."""
     for number, files in enumerate(versions, 1):
-        directory = root / "migrations" / component / f"{number:04d}_v{number}"
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (directory / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        add_migration(root, component, f"{number:04d}_v{number}", files)
     found, errors = scan_component(root, component, "kubernetes", f"migrations/{component}")
     assert not errors, errors
     return found
