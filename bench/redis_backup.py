@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from releasectl.catalogue import Migration
     from releasectl.models.plan import Step
-    from releasectl.targets.redis import RedisTarget
+    from releasectl.targets.redis.target import RedisTarget
+    from releasectl.workspace.catalogue import Migration
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -119,11 +119,11 @@ def load(port: int, n: int) -> float:
 
 
 def make_target(url: str, root: Path) -> tuple[RedisTarget, Step, Migration]:
-    from releasectl.catalogue import scan_component
     from releasectl.models.plan import Step
     from releasectl.models.workspace import RedisTarget as Settings
     from releasectl.targets.base import TargetContext
-    from releasectl.targets.redis import RedisTarget
+    from releasectl.targets.redis.target import RedisTarget
+    from releasectl.workspace.catalogue import scan_component
 
     mdir = root / "migrations" / "redis" / "0001_bench"
     mdir.mkdir(parents=True, exist_ok=True)

@@ -22,14 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from releasectl.catalogue import scan_component
 from releasectl.models.plan import Step
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
 from releasectl.models.workspace import SqlTarget as SqlSettings
 from releasectl.targets.base import Deadline, TargetContext
-from releasectl.targets.script import ScriptTarget
-from releasectl.targets.sql import SqlTarget
-from releasectl.targets.sqlscript import parse
+from releasectl.targets.script.target import ScriptTarget
+from releasectl.targets.sql.script import parse
+from releasectl.targets.sql.target import SqlTarget
+from releasectl.workspace.catalogue import scan_component
 
 ROWS: list[str] = []
 

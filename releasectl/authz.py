@@ -169,7 +169,7 @@ def _rel(workspace: Workspace, path: Path) -> str:
 
 def _load_entities(workspace: Workspace, path: Path) -> list[dict[str, Any]]:
     from releasectl.cedarlib.testing import entity_json
-    from releasectl.loading import load_model
+    from releasectl.workspace.loading import load_model
 
     if not path.is_file():
         return []

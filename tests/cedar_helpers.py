@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from releasectl.catalogue import scan_component
 from releasectl.models.plan import Step
 from releasectl.models.workspace import CedarTarget as CedarSettings
 from releasectl.targets.base import Deadline, TargetContext
 from releasectl.targets.cedar import CedarTarget
+from releasectl.workspace.catalogue import scan_component
 
 SCHEMA_V1 = """\
 entity Role;

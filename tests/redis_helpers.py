@@ -8,11 +8,11 @@ from typing import Any
 
 import redis
 
-from releasectl.catalogue import ComponentMigrations, Migration, scan_component
 from releasectl.models.plan import Step
 from releasectl.models.workspace import RedisTarget as RedisSettings
 from releasectl.targets.base import TargetContext
-from releasectl.targets.redis import RedisTarget
+from releasectl.targets.redis.target import RedisTarget
+from releasectl.workspace.catalogue import ComponentMigrations, Migration, scan_component
 from tests.builders import add_migration
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from releasectl.redisconn import Endpoint
+from releasectl.clients.redis import Endpoint
 from tests.builders import add_migration, make_workspace, write_release
 from tests.conftest import run_cli
 from tests.redis_helpers import same_keyspace, snapshot

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from releasectl.backups import BackupError, BackupStore
 from releasectl.errors import InputError
+from releasectl.state.backups import BackupError, BackupStore
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 

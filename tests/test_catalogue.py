@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from releasectl import digests, scancache
-from releasectl.catalogue import Catalogue, checksum_dir, scan_catalogue
-from releasectl.checks import migration_problems, secret_problems
-from releasectl.digests import digest, digest_many
-from releasectl.scancache import CACHE_DIR, CACHE_FILE, ScanCache
+from releasectl.planning.checks import migration_problems, secret_problems
 from releasectl.secrets import RULES, scan_text
-from releasectl.workspace import Workspace
+from releasectl.workspace import Workspace, digests, scancache
+from releasectl.workspace.catalogue import Catalogue, checksum_dir, scan_catalogue
+from releasectl.workspace.digests import digest, digest_many
+from releasectl.workspace.scancache import CACHE_DIR, CACHE_FILE, ScanCache
 
 SPECS = [
     ("cache", "redis", "migrations/cache"),
@@ -256,7 +255,7 @@ def test_a_read_only_workspace_scans_without_a_cache(tmp_path: Path) -> None:
 def test_forked_helpers_give_the_same_digests(tmp_path: Path) -> None:
     make_tree(tmp_path)
     tasks = []
-    from releasectl.catalogue import LAYOUTS
+    from releasectl.workspace.catalogue import LAYOUTS
 
     for _, type_, directory in SPECS:
         for entry in sorted(os.listdir(tmp_path / directory)):
@@ -346,7 +345,7 @@ def test_target_problems_are_cached_with_the_migration(tmp_path: Path) -> None:
 def test_checks_shared_with_helpers_report_what_one_process_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from releasectl import checks
+    from releasectl.planning import checks
 
     for n in range(1, 9):
         base = tmp_path / f"migrations/cache/{n:04d}_keys"
@@ -370,7 +369,7 @@ def test_checks_shared_with_helpers_report_what_one_process_reports(
 
 
 def test_binary_files_are_not_scanned_for_secrets(tmp_path: Path) -> None:
-    from releasectl.digests import is_binary
+    from releasectl.workspace.digests import is_binary
 
     assert is_binary("blob.bin", b"\x00\x01" + AWS_KEY.encode())
     assert is_binary("dump.gz", b"text")
@@ -379,7 +378,7 @@ def test_binary_files_are_not_scanned_for_secrets(tmp_path: Path) -> None:
     (root / "migrations/db/0001_t").mkdir(parents=True)
     (root / "migrations/db/0001_t/up.sql").write_text("SELECT 1;\n")
     (root / "migrations/db/0001_t/fixture.bin").write_bytes(b"\x00" * 10 + AWS_KEY.encode())
-    from releasectl.catalogue import scan_component
+    from releasectl.workspace.catalogue import scan_component
 
     found, errors = scan_component(root, "db", "sql", "migrations/db")
     assert errors == [] and found.migrations[0].findings == ()

@@ -10,9 +10,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from releasectl.catalogue import checksum_dir
 from releasectl.models.state import AppliedMigration, ComponentState, State
 from releasectl.state.file import FileBackend
+from releasectl.workspace.catalogue import checksum_dir
 from tests.conftest import REPO, run_cli
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from releasectl.redisconn import Endpoint
+from releasectl.clients.redis import Endpoint
 from tests.builders import make_workspace
 from tests.conftest import run_cli, run_proc
 

@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from releasectl.gcpause import FREEZE_AFTER, paused_gc
+from releasectl.util.gcpause import FREEZE_AFTER, paused_gc
 
 
 def test_pauses_nest_and_restore_the_collector() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from releasectl.history import History, to_legacy_csv, verify_lines
 from releasectl.state.file import FileBackend
+from releasectl.state.history import History, to_legacy_csv, verify_lines
 
 
 def make(tmp_path: Path, count: int = 4) -> FileBackend:

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from releasectl import secrets
-from releasectl.catalogue import ComponentMigrations
+from releasectl.clients.kubernetes import KubeError
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import KubernetesTarget as Settings
 from releasectl.targets.base import Deadline, Failure
-from releasectl.targets.kube import KubeError
-from releasectl.targets.kubernetes import KubernetesTarget
+from releasectl.targets.kubernetes.target import KubernetesTarget
 from releasectl.workspace import Workspace
+from releasectl.workspace.catalogue import ComponentMigrations
 from tests.k8semu import KubeEmulator
 from tests.k8semu.workspace import context, step, write_migrations
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from releasectl import checks
-from releasectl.catalogue import Migration
 from releasectl.models.workspace import KubernetesTarget as Settings
-from releasectl.targets.kube_objects import load_snapshot, split_documents
-from releasectl.targets.kubernetes import KubernetesTarget
+from releasectl.planning import checks
+from releasectl.targets.kubernetes.objects import load_snapshot, split_documents
+from releasectl.targets.kubernetes.target import KubernetesTarget
 from releasectl.workspace import Workspace
+from releasectl.workspace.catalogue import Migration
 from tests.conftest import run_cli
 from tests.k8semu.workspace import context, write_migrations
 

@@ -16,7 +16,7 @@ import pytest
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import KubernetesTarget as Settings
 from releasectl.targets.base import Deadline, Failure, open_target
-from releasectl.targets.kubernetes import KubernetesTarget
+from releasectl.targets.kubernetes.target import KubernetesTarget
 from releasectl.workspace import Workspace
 from tests.k8semu.workspace import context, step, write_migrations
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from releasectl.errors import ConstraintError, MultipleErrors, PlanError
-from releasectl.graph import CycleError, UnknownComponentError
 from releasectl.models.release import Pin, Release
 from releasectl.models.state import AppliedMigration, ComponentState, State
 from releasectl.models.workspace import Component
-from releasectl.planner import Desired, PlanOptions, has_changes, make_plan
+from releasectl.planning.planner import Desired, PlanOptions, has_changes, make_plan
+from releasectl.workspace.graph import CycleError, UnknownComponentError
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from releasectl import constraints
 from releasectl.errors import ConstraintError, ReleasectlError
+from releasectl.models import constraints
 from releasectl.models.plan import Step
 from releasectl.models.release import Pin, Release
 from releasectl.models.state import ComponentState, State
 from releasectl.models.workspace import Component
-from releasectl.planner import Desired, PlanOptions, make_plan
+from releasectl.planning.planner import Desired, PlanOptions, make_plan
 from tests.test_planner import Mig
 
 

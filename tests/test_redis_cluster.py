@@ -20,7 +20,7 @@ from redis.cluster import RedisCluster
 
 from releasectl.errors import TargetError
 from releasectl.targets.base import Deadline, Failure
-from releasectl.targets.redis import RedisTarget
+from releasectl.targets.redis.target import RedisTarget
 from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
 
 

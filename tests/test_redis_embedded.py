@@ -13,15 +13,15 @@ import textwrap
 import time
 from pathlib import Path
 
-from releasectl.redisconn import Endpoint
-from releasectl.redisembedded import EmbeddedServer
+from releasectl.clients.redis import Endpoint
+from releasectl.clients.redis_embedded import EmbeddedServer
 from tests.conftest import REPO
 
 SCRIPT = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from releasectl.redisconn import Endpoint
+    from releasectl.clients.redis import Endpoint
 
     root, action, value = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     endpoint = Endpoint("redis+embedded://state/redis.db", root, name="test")

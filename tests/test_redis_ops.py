@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from releasectl.errors import InputError, MultipleErrors, ReleasectlError
-from releasectl.targets import redis_ops as ops
+from releasectl.targets.redis import ops
 from tests.conftest import REPO
 from tests.redis_helpers import make_target, write_migrations
 
@@ -194,7 +194,7 @@ def test_python_migration_problems(tmp_path: Path) -> None:
 
 
 def test_example_migrations_are_clean() -> None:
-    from releasectl.catalogue import scan_component
+    from releasectl.workspace.catalogue import scan_component
 
     found, errors = scan_component(REPO, "redis", "redis", "migrations/redis")
     assert not errors and len(found.migrations) >= 2

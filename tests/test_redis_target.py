@@ -12,12 +12,12 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 import redis
 
-from releasectl.catalogue import Migration
 from releasectl.errors import TargetError
-from releasectl.targets import redis_ops
 from releasectl.targets.base import Deadline, Failure, StepTimeout
-from releasectl.targets.redis import RedisTarget
-from releasectl.targets.redis_stream import BackupFormatError
+from releasectl.targets.redis import ops as redis_ops
+from releasectl.targets.redis.stream import BackupFormatError
+from releasectl.targets.redis.target import RedisTarget
+from releasectl.workspace.catalogue import Migration
 from tests.conftest import free_port
 from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
 

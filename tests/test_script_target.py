@@ -13,12 +13,12 @@ from typing import Any, Literal
 
 import pytest
 
-from releasectl.catalogue import Migration, scan_component
 from releasectl.errors import TargetError
 from releasectl.models.plan import Step
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
 from releasectl.targets.base import Deadline, Failure, StepTimeout, TargetContext
-from releasectl.targets.script import ScriptFailed, ScriptTarget
+from releasectl.targets.script.target import ScriptFailed, ScriptTarget
+from releasectl.workspace.catalogue import Migration, scan_component
 from tests.builders import add_migration
 
 COMPONENT = "hooks"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from releasectl.errors import TargetError
-from releasectl.targets.sqlframes import BackupFormatError
+from releasectl.targets.sql.frames import BackupFormatError
 from tests.test_sql_support import (
     StepFailed,
     apply,

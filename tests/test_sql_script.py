@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from releasectl.catalogue import scan_component
 from releasectl.targets.base import TargetContext
-from releasectl.targets.sql import SqlTarget, truthy
-from releasectl.targets.sqlscript import Dialect, SqlSyntaxError, parse
+from releasectl.targets.sql.script import Dialect, SqlSyntaxError, parse
+from releasectl.targets.sql.target import SqlTarget, truthy
+from releasectl.workspace.catalogue import scan_component
 
 REPO = Path(__file__).resolve().parent.parent
 

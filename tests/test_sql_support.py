@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 import pytest
 
-from releasectl.catalogue import Migration, scan_component
 from releasectl.models.plan import Step
 from releasectl.models.workspace import SqlTarget as SqlSettings
 from releasectl.targets.base import Deadline, Failure, TargetContext
-from releasectl.targets.sql import SqlTarget
+from releasectl.targets.sql.target import SqlTarget
+from releasectl.workspace.catalogue import Migration, scan_component
 from tests.builders import add_migration
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from releasectl import yamlio
 from releasectl.errors import InputError
+from releasectl.workspace import yamlio
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from releasectl.catalogue import normalise
 from releasectl.cedarlib import testing
 from releasectl.cedarlib.policies import (
     PolicySet,
@@ -33,9 +32,10 @@ from releasectl.errors import (
     TargetError,
     flatten,
 )
+from releasectl.workspace.catalogue import normalise
 
 if TYPE_CHECKING:
-    from releasectl.catalogue import Migration
+    from releasectl.workspace.catalogue import Migration
 
 POLICIES_KEY = "policies.cedar"
 SCHEMA_KEY = "schema.cedarschema"
@@ -50,7 +50,7 @@ def sha256(data: bytes) -> str:
 
 
 def read_source(path: Path, display: str) -> SourceFile:
-    from releasectl.yamlio import read_text
+    from releasectl.workspace.yamlio import read_text
 
     text = read_text(path, display).replace("\r\n", "\n")
     return SourceFile(display, text)
@@ -105,7 +105,7 @@ class Snapshot:
         files: tuple[str, ...] | None = None,
     ) -> Snapshot:
         if files is None:
-            from releasectl.catalogue import checksum_dir
+            from releasectl.workspace.catalogue import checksum_dir
 
             files = tuple(
                 sorted(str(p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file())

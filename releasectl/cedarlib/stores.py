@@ -25,10 +25,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from releasectl import failpoints
 from releasectl.cedarlib.snapshot import STORE_KEYS
 from releasectl.errors import InputError, TargetError
-from releasectl.fsutil import fsync_dir
+from releasectl.util import failpoints
+from releasectl.util.fsutil import fsync_dir
 
 if TYPE_CHECKING:
     from releasectl.targets.base import TargetContext
@@ -135,7 +135,9 @@ class ConfigMapStore:
     guarded by the resourceVersion read just before, so a concurrent edit is not overwritten."""
 
     def __init__(self, client: Any, namespace: str, name: str, component: str) -> None:
-        self.client = client  # kubernetes.client.ApiClient (releasectl.targets.kube.api_client)
+        self.client = (
+            client  # kubernetes.client.ApiClient (releasectl.clients.kubernetes.api_client)
+        )
         self.namespace = namespace
         self.name = name
         self.component = component
@@ -144,7 +146,7 @@ class ConfigMapStore:
         return f"ConfigMap {self.namespace}/{self.name}"
 
     def _get(self) -> dict[str, Any] | None:
-        from releasectl.targets import kube
+        from releasectl.clients import kubernetes as kube
 
         return kube.read_object(self.client, "v1", "ConfigMap", self.name, self.namespace)
 
@@ -156,7 +158,7 @@ class ConfigMapStore:
         return {k: str(data[k]).encode() for k in STORE_KEYS if k in data} or None
 
     def write(self, files: dict[str, bytes]) -> None:
-        from releasectl.targets import kube
+        from releasectl.clients import kubernetes as kube
 
         body: dict[str, Any] = {
             "apiVersion": "v1",
@@ -185,7 +187,7 @@ class ConfigMapStore:
             ) from None
 
     def delete(self) -> None:
-        from releasectl.targets import kube
+        from releasectl.clients import kubernetes as kube
 
         kube.delete_object(self.client, "v1", "ConfigMap", self.name, self.namespace)
 
@@ -203,7 +205,7 @@ def open_store(ctx: TargetContext) -> Store:
         return DirStore(ctx.path(settings.path), settings.path)
     if not settings.namespace or not settings.name:
         raise InputError(f"{where}: store: configmap needs a namespace and a name")
-    from releasectl.targets import kube
+    from releasectl.clients import kubernetes as kube
 
     client = kube.api_client(settings, root=ctx.root)
     return ConfigMapStore(client, settings.namespace, settings.name, ctx.component)

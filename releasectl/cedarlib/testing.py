@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from releasectl import yamlio
 from releasectl.errors import InputError, Location, ReleasectlError
-from releasectl.loading import validate as validate_model
 from releasectl.models.base import Model
+from releasectl.workspace import yamlio
+from releasectl.workspace.loading import validate as validate_model
 
 if TYPE_CHECKING:
     from releasectl.cedarlib.policies import PolicySet, Schema

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from releasectl.engine import StepOutcome, StepReporter
+from releasectl.engine.apply import StepOutcome, StepReporter
 from releasectl.models.plan import Step
 from releasectl.secrets import redact
 from releasectl.targets.base import NullProgress, Progress

@@ -8,7 +8,7 @@ from typing import Any
 
 from releasectl.models.plan import Plan, Step
 from releasectl.models.state import Status
-from releasectl.planner import has_changes
+from releasectl.planning.planner import has_changes
 
 SYMBOL = {"up": "+", "down": "-", "deploy": "~"}
 

@@ -11,11 +11,11 @@ import click
 from releasectl.cli import render
 from releasectl.cli.context import Options, emit, emit_json, is_interactive
 from releasectl.cli.progress import CliReporter
-from releasectl.engine import ApplyResult, Engine
+from releasectl.engine.apply import ApplyResult, Engine
+from releasectl.engine.session import Session
 from releasectl.errors import Aborted, InputError, Location
 from releasectl.models.plan import Plan
-from releasectl.planner import has_changes
-from releasectl.session import Session
+from releasectl.planning.planner import has_changes
 
 
 def load_plan(path: str) -> Plan:

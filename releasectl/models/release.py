@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from releasectl.constraints import check_syntax
 from releasectl.models.base import Model, SemVer
+from releasectl.models.constraints import check_syntax
 
 
 def _pin_version(value: Any) -> Any:

@@ -256,7 +256,7 @@ class _Releases:
     """The release manifests of workspace `ws`, in the work tree or at any commit."""
 
     def __init__(self, repo: Path, toplevel: Path, ws: Path) -> None:
-        from releasectl import yamlio
+        from releasectl.workspace import yamlio
 
         self.repo = repo
         self.ws = ws
@@ -273,7 +273,7 @@ class _Releases:
         there; from the work tree when `in_tree`. None: no manifest. `name` is for messages."""
         if commit is None:
             return None
-        from releasectl import yamlio
+        from releasectl.workspace import yamlio
 
         if in_tree:
             directory = self.ws / self.dir
@@ -307,8 +307,8 @@ def _choose(names: Iterable[str], version: str | None) -> str | None:
 
 
 def _read(file: str, text: str, display: str) -> Manifest:
-    from releasectl import yamlio
     from releasectl.errors import Location
+    from releasectl.workspace import yamlio
 
     doc = yamlio.loads(text, display)
     data = doc.data if isinstance(doc.data, dict) else {}
@@ -441,7 +441,7 @@ def write_section(
     released), and otherwise the section goes above the newest one. Every other byte of the
     file, older sections and link references included, is left as it was.
     """
-    from releasectl.fsutil import atomic_write
+    from releasectl.util.fsutil import atomic_write
 
     section = markdown if markdown.endswith("\n") else markdown + "\n"
     try:

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from releasectl import yamlio
 from releasectl.errors import InputError, Location
-from releasectl.fsutil import atomic_write
-from releasectl.loading import validate
 from releasectl.models.base import SEMVER_RE
 from releasectl.models.release import Release
-from releasectl.workspace import Workspace
+from releasectl.util.fsutil import atomic_write
+from releasectl.workspace import Workspace, yamlio
+from releasectl.workspace.loading import validate
 
 BOM = "\ufeff"
 Scalar = str | int

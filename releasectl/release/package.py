@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from releasectl.errors import InputError, Location
-from releasectl.fsutil import fsync_dir
 from releasectl.release.validation import needed_migrations
+from releasectl.util.fsutil import fsync_dir
 from releasectl.workspace import WORKSPACE_FILE, Workspace
 
 SUMS = "SHA256SUMS"

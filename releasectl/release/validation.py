@@ -10,15 +10,15 @@ from typing import Any
 
 import semver
 
-from releasectl import constraints, yamlio
-from releasectl.catalogue import Migration
-from releasectl.checks import migration_problems
 from releasectl.errors import InputError, Location, ReleasectlError
+from releasectl.models import constraints
 from releasectl.models.release import Release
 from releasectl.models.state import State
 from releasectl.models.workspace import MIGRATED_TYPES
+from releasectl.planning.checks import migration_problems
 from releasectl.release.versions import flatten, unsatisfied_requires
-from releasectl.workspace import LoadedRelease, Workspace
+from releasectl.workspace import LoadedRelease, Workspace, yamlio
+from releasectl.workspace.catalogue import Migration
 
 
 def needed_migrations(workspace: Workspace, manifest: Release) -> list[Migration]:
@@ -73,7 +73,7 @@ def release_problems(
 def _down_problems(
     workspace: Workspace, loaded: LoadedRelease, needed: list[Migration]
 ) -> list[ReleasectlError]:
-    from releasectl.catalogue import LAYOUTS
+    from releasectl.workspace.catalogue import LAYOUTS
 
     errors: list[ReleasectlError] = []
     for migration in needed:
@@ -117,8 +117,8 @@ def _drift_problems(
 
 def _plan_problems(workspace: Workspace, loaded: LoadedRelease) -> list[ReleasectlError]:
     from releasectl.models.state import ComponentState
-    from releasectl.planner import Desired, PlanOptions, make_plan
-    from releasectl.planning import migrations_by_component
+    from releasectl.planning.build import migrations_by_component
+    from releasectl.planning.planner import Desired, PlanOptions, make_plan
 
     manifest = loaded.manifest
     migrations = migrations_by_component(workspace)

@@ -12,15 +12,15 @@ from typing import Any, Literal
 
 import semver
 
-from releasectl import constraints, yamlio
 from releasectl.errors import InputError, ReleasectlError
-from releasectl.loading import validate
+from releasectl.models import constraints
 from releasectl.models.base import SEMVER_RE
 from releasectl.models.release import Release
 from releasectl.models.state import State
 from releasectl.models.workspace import MIGRATED_TYPES
 from releasectl.release.manifests import CreatedRelease, ManifestText, create_release
-from releasectl.workspace import LoadedRelease, Workspace
+from releasectl.workspace import LoadedRelease, Workspace, yamlio
+from releasectl.workspace.loading import validate
 
 Part = Literal["major", "minor", "patch", "prerelease"]
 PARTS: tuple[Part, ...] = ("major", "minor", "patch", "prerelease")

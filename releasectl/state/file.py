@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from releasectl.errors import InputError, LockHeldError, StaleError
-from releasectl.fsutil import atomic_write, fsync_dir
 from releasectl.models.state import State
 from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state, process_alive
+from releasectl.util.fsutil import atomic_write, fsync_dir
 
 
 class FileLock(HeldLock):

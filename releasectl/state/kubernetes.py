@@ -176,7 +176,7 @@ class KubernetesBackend:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from releasectl.targets.kube import api_client
+            from releasectl.clients.kubernetes import api_client
 
             self._client = api_client(self.settings, root=self.root)
         return self._client
@@ -191,7 +191,7 @@ class KubernetesBackend:
         return where + (f" (context {self.settings.context})" if self.settings.context else "")
 
     def _meta(self, name: str, **extra: Any) -> Obj:
-        from releasectl.targets.kube import MANAGED_BY, MANAGED_BY_LABEL
+        from releasectl.clients.kubernetes import MANAGED_BY, MANAGED_BY_LABEL
 
         return {
             "name": name,
@@ -201,7 +201,7 @@ class KubernetesBackend:
         }
 
     def _get(self, kind: str, name: str) -> Obj | None:
-        from releasectl.targets.kube import read_object
+        from releasectl.clients.kubernetes import read_object
 
         api_version = "coordination.k8s.io/v1" if kind == "Lease" else "v1"
         return read_object(self.client, api_version, kind, name, self.namespace)
@@ -222,7 +222,7 @@ class KubernetesBackend:
         return parse_state(raw, self.describe())
 
     def write(self, state: State, lock: Lock | None) -> None:
-        from releasectl.targets.kube import KubeConflict, create_object, replace_object
+        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
 
         if lock is not None:
             lock.check()
@@ -276,7 +276,7 @@ class KubernetesBackend:
         }
 
     def acquire(self, info: LockInfo, *, ttl: float, timeout: float) -> LeaseLock:
-        from releasectl.targets.kube import KubeConflict, create_object, replace_object
+        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
 
         deadline = time.monotonic() + timeout
         duration = max(1, math.ceil(ttl))
@@ -316,7 +316,7 @@ class KubernetesBackend:
 
     def _renew(self, lock_id: str, duration: int) -> bool:
         """Move renewTime forward if the Lease is still ours; False if it is not."""
-        from releasectl.targets.kube import KubeConflict, replace_object
+        from releasectl.clients.kubernetes import KubeConflict, replace_object
 
         for _attempt in range(3):
             lease = self._lease()
@@ -332,7 +332,7 @@ class KubernetesBackend:
         return True  # contention, not loss: the next round or check() decides
 
     def _release(self, lock_id: str) -> None:
-        from releasectl.targets.kube import KubeConflict, replace_object
+        from releasectl.clients.kubernetes import KubeConflict, replace_object
 
         for _attempt in range(CAS_ATTEMPTS):
             lease = self._lease()
@@ -358,7 +358,7 @@ class KubernetesBackend:
         return _lock_info(lease)
 
     def break_lock(self, lock_id: str) -> LockInfo:
-        from releasectl.targets.kube import KubeConflict, delete_object
+        from releasectl.clients.kubernetes import KubeConflict, delete_object
 
         lease = self._lease()
         if lease is None or _holder(lease) is None:
@@ -415,7 +415,7 @@ class KubernetesBackend:
         return low, last
 
     def append_history(self, line: str) -> None:
-        from releasectl.targets.kube import KubeConflict, create_object, replace_object
+        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
 
         if "\n" in line:
             raise TargetError("a history line must not contain a newline")

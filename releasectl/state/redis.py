@@ -26,9 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from releasectl.clients.redis import Endpoint
 from releasectl.errors import InputError, LockHeldError, StaleError, TargetError
 from releasectl.models.state import State
-from releasectl.redisconn import Endpoint
 from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state
 
 if TYPE_CHECKING:

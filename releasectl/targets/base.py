@@ -27,8 +27,8 @@ from releasectl.errors import ReleasectlError, TargetError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from releasectl.catalogue import ComponentMigrations, Migration
     from releasectl.models.plan import Step
+    from releasectl.workspace.catalogue import ComponentMigrations, Migration
 
 
 class Progress(Protocol):
@@ -147,10 +147,10 @@ class Target(Protocol):
 
 # type -> "module:Class"; modules load on first use so unused clients are never imported.
 REGISTRY: dict[str, str] = {
-    "redis": "releasectl.targets.redis:RedisTarget",
-    "sql": "releasectl.targets.sql:SqlTarget",
-    "script": "releasectl.targets.script:ScriptTarget",
-    "kubernetes": "releasectl.targets.kubernetes:KubernetesTarget",
+    "redis": "releasectl.targets.redis.target:RedisTarget",
+    "sql": "releasectl.targets.sql.target:SqlTarget",
+    "script": "releasectl.targets.script.target:ScriptTarget",
+    "kubernetes": "releasectl.targets.kubernetes.target:KubernetesTarget",
     "cedar": "releasectl.targets.cedar:CedarTarget",
     "service": "releasectl.targets.service:ServiceTarget",
 }

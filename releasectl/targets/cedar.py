@@ -20,8 +20,8 @@ from releasectl.errors import InputError, ReleasectlError, TargetError
 from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
 
 if TYPE_CHECKING:
-    from releasectl.catalogue import Migration
     from releasectl.models.plan import Step
+    from releasectl.workspace.catalogue import Migration
 
 BACKUP_FORMAT = "releasectl.cedar-backup/1"
 

@@ -18,22 +18,22 @@ import contextlib
 import json
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.errors import InputError, TargetError
-from releasectl.fsutil import atomic_write
-from releasectl.models.workspace import ServiceTarget as Settings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
-from releasectl.targets.kube import (
+from releasectl.clients.kubernetes import (
     COMPONENT_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     VERSION_ANNOTATION,
 )
+from releasectl.errors import InputError, TargetError
+from releasectl.models.workspace import ServiceTarget as Settings
+from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
+from releasectl.util.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from releasectl.catalogue import Migration
     from releasectl.models.plan import Step
+    from releasectl.workspace.catalogue import Migration
 
 BACKUP_FORMAT = "releasectl-service/1"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -63,7 +63,7 @@ class ServiceTarget(BaseTarget):
 
     def client(self) -> Any:
         if self._client is None:
-            from releasectl.targets.kube import api_client
+            from releasectl.clients.kubernetes import api_client
 
             self._client = api_client(self.settings, root=self.ctx.root)
         return self._client
@@ -139,7 +139,7 @@ class ServiceTarget(BaseTarget):
         return self.ctx.path(rel), rel
 
     def rendered(self, version: int | str) -> bytes:
-        from releasectl.targets.kube_render import GENERATED_MARK, dump_object
+        from releasectl.targets.kubernetes.render import GENERATED_MARK, dump_object
 
         header = (
             f"{GENERATED_MARK.decode()}: service {self.ctx.component}, version {version}.\n"
@@ -148,7 +148,7 @@ class ServiceTarget(BaseTarget):
         return (header + dump_object(self.deployment(version))).encode()
 
     def _check_file_is_ours(self) -> None:
-        from releasectl.targets.kube_render import is_generated
+        from releasectl.targets.kubernetes.render import is_generated
 
         path, rel = self._file()
         if path.exists() and not is_generated(path):
@@ -160,7 +160,7 @@ class ServiceTarget(BaseTarget):
         if self.mode == "render":
             self._check_file_is_ours()
         elif self.mode == "apply":
-            from releasectl.targets.kube import server_version
+            from releasectl.clients.kubernetes import server_version
 
             server_version(self.client(), timeout=10)
 
@@ -174,7 +174,7 @@ class ServiceTarget(BaseTarget):
                 doc["data"] = base64.b64encode(path.read_bytes()).decode()
                 items = 1
         elif self.mode == "apply":
-            from releasectl.targets.kube import ObjectRef, snapshot_objects
+            from releasectl.clients.kubernetes import ObjectRef, snapshot_objects
 
             ref = ObjectRef("apps/v1", "Deployment", self.namespace, self.name)
             doc["objects"] = snapshot_objects(self.client(), [ref])
@@ -200,7 +200,7 @@ class ServiceTarget(BaseTarget):
                 path.unlink(missing_ok=True)
             return BackupInfo(items=1, scope=[f"Deployment/{self.name}"], detail={"mode": mode})
         if mode == "apply":
-            from releasectl.targets.kube import restore_objects, valid_entries
+            from releasectl.clients.kubernetes import restore_objects, valid_entries
 
             entries = valid_entries(doc.get("objects"))
             restored, deleted = restore_objects(self.client(), entries)
@@ -227,7 +227,7 @@ class ServiceTarget(BaseTarget):
         return self._apply(version, deadline)
 
     def _apply(self, version: int | str, deadline: Deadline) -> str:
-        from releasectl.targets.kube import apply_object, read_object
+        from releasectl.clients.kubernetes import apply_object, read_object
 
         client = self.client()
         deadline.check(f"deploy {self.ctx.component}")
@@ -257,14 +257,14 @@ class ServiceTarget(BaseTarget):
 
     def _undeploy(self) -> str:
         if self.mode == "render":
-            from releasectl.targets.kube_render import is_generated
+            from releasectl.targets.kubernetes.render import is_generated
 
             path, rel = self._file()
             if path.exists() and is_generated(path):
                 path.unlink()
                 return f"removed {rel}"
             return f"{rel} not present"
-        from releasectl.targets.kube import created_by_us, delete_object, read_object
+        from releasectl.clients.kubernetes import created_by_us, delete_object, read_object
 
         client = self.client()
         live = read_object(client, "apps/v1", "Deployment", self.name, self.namespace)
@@ -302,7 +302,7 @@ class ServiceTarget(BaseTarget):
             if not ok:
                 raise TargetError(f"verify failed: {rel} does not hold version {version}")
             return
-        from releasectl.targets.kube import read_object
+        from releasectl.clients.kubernetes import read_object
 
         live = read_object(self.client(), "apps/v1", "Deployment", self.name, self.namespace)
         where = f"Deployment {self.namespace}/{self.name}"
@@ -323,13 +323,13 @@ class ServiceTarget(BaseTarget):
 
     @staticmethod
     def _generated(path: Path) -> bool:
-        from releasectl.targets.kube_render import is_generated
+        from releasectl.targets.kubernetes.render import is_generated
 
         return is_generated(path)
 
     @staticmethod
     def _ours(live: dict[str, Any]) -> bool:
-        from releasectl.targets.kube import created_by_us
+        from releasectl.clients.kubernetes import created_by_us
 
         return created_by_us(live)
 

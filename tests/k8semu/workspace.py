@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from releasectl.catalogue import ComponentMigrations, scan_component
 from releasectl.models.plan import Step
 from releasectl.targets.base import TargetContext
+from releasectl.workspace.catalogue import ComponentMigrations, scan_component
 from tests.builders import add_migration
 
 

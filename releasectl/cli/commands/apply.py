@@ -41,7 +41,7 @@ def apply(
     is locked, 5 if denied by policy or promotion, 1 if a step failed (it was rolled back).
     """
     from releasectl.cli.runner import load_plan, run_plan
-    from releasectl.planning import release_plan
+    from releasectl.planning.build import release_plan
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))
@@ -59,7 +59,7 @@ def apply(
             workspace, env_name, state, release=release, allow_breaking=allow_breaking
         )
     if commit:
-        from releasectl.commitback import precheck
+        from releasectl.engine.commitback import precheck
 
         precheck(workspace, plan)
     code, result = run_plan(
@@ -73,7 +73,7 @@ def apply(
     )
     if commit and result is not None and result.changed:
         from releasectl.cli.context import emit
-        from releasectl.commitback import commit_release
+        from releasectl.engine.commitback import commit_release
 
         sha = commit_release(workspace, plan, result)
         if fmt == "text":

@@ -24,8 +24,8 @@ def backup(
 ) -> int:
     """Back up everything COMPONENT's migrations touch, or list backups with --list."""
     from releasectl.cli.progress import CliReporter
-    from releasectl.operations import backup_component
-    from releasectl.session import Session
+    from releasectl.engine.operations import backup_component
+    from releasectl.engine.session import Session
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))
@@ -75,9 +75,9 @@ def restore(
     """Restore COMPONENT from BACKUP_ID (its checksum is checked first)."""
     from releasectl.cli.context import is_interactive
     from releasectl.cli.progress import CliReporter
+    from releasectl.engine.operations import restore_component
+    from releasectl.engine.session import Session
     from releasectl.errors import Aborted
-    from releasectl.operations import restore_component
-    from releasectl.session import Session
 
     opts = options()
     workspace = opts.load_workspace()

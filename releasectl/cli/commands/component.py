@@ -94,9 +94,9 @@ def _run(
 ) -> int:
     """A one-component plan, run through the same engine as `apply`."""
     from releasectl.cli.runner import run_plan
-    from releasectl.engine import is_downgrade
+    from releasectl.engine.apply import is_downgrade
     from releasectl.errors import InputError
-    from releasectl.planning import component_plan
+    from releasectl.planning.build import component_plan
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))

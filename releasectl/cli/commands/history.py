@@ -13,7 +13,7 @@ from releasectl.cli.context import emit, emit_json, env_option, format_option, o
 def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -> int:
     """Show the environment's audit history (csv: the old framework's migration_history.csv),
     or verify that no entry was edited, removed or reordered."""
-    from releasectl.history import History, to_legacy_csv, verify_lines
+    from releasectl.state.history import History, to_legacy_csv, verify_lines
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json", "csv"))

@@ -54,8 +54,8 @@ GITIGNORE = """\
 def init(directory: str, name: str | None) -> int:
     """Create a workspace in DIRECTORY: releasectl.yaml, a first release and migration."""
     from releasectl.errors import InputError
-    from releasectl.fsutil import atomic_write
     from releasectl.models.base import NAME_RE
+    from releasectl.util.fsutil import atomic_write
 
     root = Path(directory).resolve()
     if (root / "releasectl.yaml").exists():

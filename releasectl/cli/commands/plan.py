@@ -39,10 +39,10 @@ def plan(
 ) -> int:
     """Show the ordered steps from the environment's recorded state to a release."""
     from releasectl.cli import render
-    from releasectl.fsutil import atomic_write
-    from releasectl.planner import has_changes
-    from releasectl.planning import release_plan
-    from releasectl.promotion import promotion_problem
+    from releasectl.engine.promotion import promotion_problem
+    from releasectl.planning.build import release_plan
+    from releasectl.planning.planner import has_changes
+    from releasectl.util.fsutil import atomic_write
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json", "markdown"))

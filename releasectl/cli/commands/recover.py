@@ -18,8 +18,8 @@ def recover(env: str | None, force_back: bool, lock_timeout: float | None) -> in
     """Finish what a crash interrupted: roll the journaled step back (restore its backup or run
     its down part), or forward when it had already run and verified."""
     from releasectl.cli.progress import CliReporter
-    from releasectl.journal import recover as run_recover
-    from releasectl.session import Session
+    from releasectl.engine.journal import recover as run_recover
+    from releasectl.engine.session import Session
 
     opts = options()
     workspace = opts.load_workspace()

@@ -23,8 +23,8 @@ def schema() -> None:
 def export(directory: str | None, check: bool) -> int:
     """Write <name>.schema.json for the workspace, release, migration, plan, state, status,
     history-entry and changelog documents."""
-    from releasectl import schemas
-    from releasectl.fsutil import atomic_write
+    from releasectl.models import schemas
+    from releasectl.util.fsutil import atomic_write
 
     out = Path(directory) if directory else options().load_workspace().root / "schemas"
     stale = []

@@ -21,7 +21,7 @@ def state() -> None:
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to a file, not stdout.")
 def pull(env: str | None, out: str | None) -> int:
     """Print the environment's state and history as one JSON bundle."""
-    from releasectl.fsutil import atomic_write
+    from releasectl.util.fsutil import atomic_write
 
     opts = options()
     env_name = opts.env_name(env)
@@ -55,9 +55,9 @@ def pull(env: str | None, out: str | None) -> int:
 def push(bundle: str, env: str | None, force: bool) -> int:
     """Replace the environment's state with BUNDLE (from `state pull`), under the lock. The
     history is copied when the destination has none; the destination keeps its lineage."""
+    from releasectl.engine.session import Session
     from releasectl.errors import InputError, Location
     from releasectl.models.state import State
-    from releasectl.session import Session
 
     del force
     opts = options()

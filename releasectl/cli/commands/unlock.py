@@ -11,8 +11,8 @@ from releasectl.cli.context import emit, env_option, options
 def unlock(lock_id: str, env: str | None) -> int:
     """Remove the environment's lock LOCK_ID (shown by `status` and in the locked error), for a
     holder that died on another machine. Recorded in the history."""
-    from releasectl.operations import unlock as do_unlock
-    from releasectl.session import Session
+    from releasectl.engine.operations import unlock as do_unlock
+    from releasectl.engine.session import Session
 
     opts = options()
     session = Session(opts.load_workspace(), opts.env_name(env))

@@ -1,0 +1,1 @@
+"""Running plans and operations: the engine, its journal, sessions, commit-back."""

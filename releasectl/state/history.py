@@ -1,0 +1,150 @@
+"""The append-only, hash-chained audit history.
+
+Each line is a JSON object with sorted keys. `hash` is the SHA-256 of the line's canonical JSON
+without `hash`; `prev` is the previous line's `hash` (64 zeros for the first). Editing,
+deleting, inserting or reordering a line breaks the chain, and `verify` says where.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from releasectl.models.history import HistoryEntry
+from releasectl.secrets import redact
+from releasectl.state.base import StateBackend
+from releasectl.util import timeutil
+
+GENESIS = "0" * 64
+MAX_OUTPUT = 16 * 1024
+
+
+def canonical(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(fields: dict[str, Any]) -> str:
+    body = {k: v for k, v in fields.items() if k != "hash"}
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
+class History:
+    def __init__(self, backend: StateBackend, *, actor: str) -> None:
+        self.backend = backend
+        self.actor = actor
+
+    def append(self, action: str, result: str, **fields: Any) -> HistoryEntry:
+        last = self.backend.last_history_line()
+        if last is None:
+            prev, seq = GENESIS, 1
+        else:
+            parsed = json.loads(last)
+            prev, seq = parsed["hash"], int(parsed["seq"]) + 1
+        record: dict[str, Any] = {
+            "seq": seq,
+            "time": timeutil.iso(),
+            "actor": self.actor,
+            "env": self.backend.env,
+            "action": action,
+            "result": result,
+            "prev": prev,
+        }
+        for key, value in fields.items():
+            if value is None:
+                continue
+            clean = redact(value)[-MAX_OUTPUT:] if isinstance(value, str) else value
+            record["from" if key == "from_" else key] = clean
+        record["hash"] = entry_hash(record)
+        self.backend.append_history(canonical(record))
+        return HistoryEntry.model_validate(record)
+
+    def entries(self) -> Iterator[HistoryEntry]:
+        for line in self.backend.history_lines():
+            yield HistoryEntry.model_validate_json(line)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    line: int
+    message: str
+
+
+def verify_lines(lines: Iterable[str]) -> tuple[int, list[ChainProblem]]:
+    """Check every line's hash and the chain; returns (entries checked, problems)."""
+    problems: list[ChainProblem] = []
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    for number, line in enumerate(lines, start=1):
+        count += 1
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            problems.append(ChainProblem(number, "not valid JSON"))
+            prev = ""
+            continue
+        if not isinstance(fields, dict) or "hash" not in fields:
+            problems.append(ChainProblem(number, "not a history entry"))
+            prev = ""
+            continue
+        if entry_hash(fields) != fields["hash"]:
+            problems.append(ChainProblem(number, "entry was modified (its hash does not match)"))
+        if prev and fields.get("prev") != prev:
+            problems.append(
+                ChainProblem(
+                    number,
+                    "chain broken: `prev` does not match the previous entry (an entry was "
+                    "deleted, inserted or reordered)",
+                )
+            )
+        if fields.get("seq") != expected_seq:
+            problems.append(
+                ChainProblem(
+                    number, f"sequence number {fields.get('seq')} where {expected_seq} was expected"
+                )
+            )
+        expected_seq = (fields.get("seq") or expected_seq) + 1
+        prev = fields["hash"]
+    return count, problems
+
+
+# The old framework's state/migration_history.csv: `timestamp,component,version,event`, no
+# header, local-style timestamps. Steps expand into the events it logged.
+def to_legacy_csv(entries: Iterable[HistoryEntry]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for entry in entries:
+        if entry.component is None or entry.action not in ("up", "down", "deploy", "rollback"):
+            continue
+        end = timeutil.parse(entry.time)
+        start = end
+        if entry.duration:
+            from datetime import timedelta
+
+            start = end - timedelta(seconds=entry.duration)
+        t0 = start.strftime("%Y-%m-%d %H:%M:%S")
+        t1 = end.strftime("%Y-%m-%d %H:%M:%S")
+        comp, to, frm = entry.component, entry.to, entry.from_
+        if entry.action == "rollback":  # undoing a failed step: from = the failed target
+            done = "rollback_completed" if entry.result == "success" else "rollback_failed"
+            rows = [(t0, comp, frm, "rollback_started"), (t1, comp, to, done)]
+        elif entry.action == "down":
+            rows = [(t0, comp, frm, "rollback_started")]
+            if entry.result == "success":
+                rows += [(t1, comp, to, "version_updated"), (t1, comp, to, "rollback_completed")]
+            else:
+                rows += [(t1, comp, frm, "rollback_failed")]
+        else:
+            rows = [(t0, comp, to, "migration_started")]
+            if entry.result == "success":
+                rows += [(t1, comp, to, "migration_completed"), (t1, comp, to, "version_updated")]
+            else:
+                rows += [(t1, comp, to, "migration_failed")]
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+    return out.getvalue()
