@@ -35,11 +35,13 @@ from releasectl.models.state import (
     ReleaseRecord,
     State,
 )
-from releasectl.planning.build import find_drift, plan_migrations, plan_problems, raise_problems
+from releasectl.planning.build import plan_migrations, plan_problems, raise_problems
+from releasectl.planning.drift import find_drift
 from releasectl.planning.planner import has_changes, plan_digest
 from releasectl.state.base import Lock
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.util import failpoints, timeutil
+from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import Migration
 
 KEEP_PLANS = 200
@@ -227,7 +229,7 @@ class Engine:
             if (d.component, d.migration) not in reapplied
         ]
         if drift:
-            from releasectl.planning.build import drift_error
+            from releasectl.planning.drift import drift_error
 
             raise drift_error(self.workspace, drift)
 
