@@ -462,9 +462,7 @@ def grown_state(versions: dict[str, int | str], release: str) -> State:
 
 def test_rolling_back_to_a_release_without_a_component_takes_it_away_dependents_first() -> None:
     st = grown_state({**R110_VERSIONS, "hooks": 2, "notifier": "0.1.0"}, "1.2.0")
-    assert plan_for(
-        R110, st, recorded=R120, components=GROWN, migrations=GROWN_MIGRATIONS
-    ) == [
+    assert plan_for(R110, st, recorded=R120, components=GROWN, migrations=GROWN_MIGRATIONS) == [
         ("notifier", "deploy", "0.1.0", None),
         ("hooks", "down", 2, 1),
         ("hooks", "down", 1, 0),
@@ -473,9 +471,7 @@ def test_rolling_back_to_a_release_without_a_component_takes_it_away_dependents_
 
 def test_upgrading_to_the_release_that_adds_a_component_deploys_it_last() -> None:
     st = grown_state(R110_VERSIONS, "1.1.0")
-    assert plan_for(
-        R120, st, recorded=R110, components=GROWN, migrations=GROWN_MIGRATIONS
-    ) == [
+    assert plan_for(R120, st, recorded=R110, components=GROWN, migrations=GROWN_MIGRATIONS) == [
         ("hooks", "up", 0, 1),
         ("hooks", "up", 1, 2),
         ("notifier", "deploy", None, "0.1.0"),
@@ -503,9 +499,7 @@ def test_taking_a_component_away_needs_its_down_parts() -> None:
 
 
 def test_a_release_cannot_require_a_component_it_does_not_deploy() -> None:
-    rel = release(
-        "1.1.1", R110_VERSIONS, requires={"auth-service": {"hooks": ">=1"}}
-    )
+    rel = release("1.1.1", R110_VERSIONS, requires={"auth-service": {"hooks": ">=1"}})
     with pytest.raises(ConstraintError, match=r"auth-service 1.3.0 requires hooks >=1 but hooks"):
         plan_for(rel, None, components=GROWN, migrations=GROWN_MIGRATIONS)
 

@@ -111,6 +111,39 @@ class SqlTarget(BaseTarget):
                 "`releasectl status`, and fix whichever is wrong before applying"
             )
 
+    def recorded_version(self) -> int | None:
+        """The `schema_version` of the component's latest history row (None: no row)."""
+        row = history.latest(self.db, self.table, self.ctx.component)
+        return None if row is None else row.schema_version
+
+    def stamp(self, version: int, migration: Migration | None) -> None:
+        """Record in the history table that the database is at `version` without running
+        anything (`baseline`, `import-legacy`): a `baseline` row, in its own transaction."""
+        db = self.db
+        started = time.monotonic()
+        try:
+            db.begin()
+            history.ensure(db, self.table)
+            history.lock(db, self.table)
+            history.append(
+                db,
+                self.table,
+                component=self.ctx.component,
+                version=version,
+                migration=migration.id if migration is not None else "baseline",
+                direction="baseline",
+                checksum=migration.checksum if migration is not None else "",
+                schema_version=version,
+                description="baseline: recorded without running",
+                applied_by=self._applied_by(),
+                execution_ms=int((time.monotonic() - started) * 1000),
+            )
+            db.commit()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                db.rollback()
+            raise self._failure(exc, self.table, Deadline.after(None), rolled_back=True) from exc
+
     def _need(self, step: Step, migration: Migration | None) -> Migration:
         if migration is None:
             raise TargetError(f"{self.ctx.component}: step {step.action} has no migration")
