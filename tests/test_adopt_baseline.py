@@ -191,8 +191,8 @@ def test_protected_environment_authorizes_baseline(
 def test_kubernetes_apply_mode_records_the_version_on_its_objects(
     kube: KubeEmulator, tmp_path: Path
 ) -> None:
-    from tests.test_k8s_apply import V1, V2, run_step, target_for
     from tests.k8semu.workspace import write_migrations
+    from tests.test_k8s_apply import V1, V2, run_step, target_for
 
     migrations = write_migrations(tmp_path, [V1, V2])
     target = target_for(kube, tmp_path, migrations)

@@ -366,3 +366,63 @@ def test_a_history_with_named_columns_keeps_actor_result_and_details(moving: Pat
         "2025-01-11 08:01:00,database,2,migration_failed",
         "2025-01-12 08:00:00,database,2,migration_completed",
     ]
+
+
+def test_a_workspace_migration_that_differs_is_not_overwritten(moving: Path) -> None:
+    mine = add_migration(
+        moving,
+        "redis",
+        "0001_initial_settings",
+        {"up.yaml": 'ops:\n  - set: {key: "mine", value: "1"}\n'},
+    )
+    before = tree_files(moving)
+    result = run_cli("import-legacy", "../legacy", cwd=moving)
+    assert result.code == 1, result
+    assert (
+        "migrations/redis/0001_initial_settings: exists and differs from what the import of "
+        "../legacy/scripts/migrations/migrations/redis/v1_initial_settings.sh would write"
+    ) in result.err
+    assert tree_files(moving) == before
+    assert (mine / "up.yaml").read_text() == 'ops:\n  - set: {key: "mine", value: "1"}\n'
+
+
+def test_a_second_environment_reuses_the_migrations_and_the_release(moving: Path) -> None:
+    imported(moving)
+    text = (moving / "releasectl.yaml").read_text()
+    (moving / "releasectl.yaml").write_text(
+        text
+        + "  staging:\n    state: {backend: file}\n    targets:\n"
+        + '      redis: {url: "redis+embedded://.releasectl/staging/redis.db"}\n'
+        + '      database: {url: "sqlite:///.releasectl/staging/platform.db"}\n'
+    )
+    result = run_cli(
+        "import-legacy", "../legacy", "--env", "staging", "--format", "json", cwd=moving
+    )
+    assert result.code == 0, result
+    report = json.loads(result.out)
+    changed = [f["path"] for f in report["files"] if f["status"] != "unchanged"]
+    assert changed == ["releasectl.yaml"]  # the staging targets of config and policies
+    assert report["release"] == "1.0.0"
+    staging = json.loads(run_cli("status", "-e", "staging", "-f", "json", cwd=moving).out)
+    assert staging["release"] == "1.0.0" and staging["components"]["redis"]["version"] == 2
+
+
+def test_the_release_written_next_to_existing_ones(moving: Path) -> None:
+    text = (moving / "releasectl.yaml").read_text()
+    (moving / "releasectl.yaml").write_text(
+        text.replace(
+            "  database: {type: sql}\n", "  database: {type: sql}\n  api: {type: service}\n"
+        )
+    )
+    write_release(moving, "0.9.0", {"api": "2.1.0"})
+    refused = run_cli("import-legacy", "../legacy", cwd=moving)
+    assert refused.code == 1
+    assert "no release in releases/ pins the old state files' versions (config 1, database 2" in (
+        refused.err
+    )
+    assert "give --release X.Y.Z" in refused.err
+    result = run_cli("import-legacy", "../legacy", "--release", "1.0.0", cwd=moving)
+    assert result.code == 0, result
+    manifest = (moving / "releases/1.0.0.yaml").read_text()
+    assert '  api: {version: "2.1.0"}' in manifest and "  redis: {version: 2}" in manifest
+    assert run_cli("release", "validate", "1.0.0", cwd=moving).code == 0

@@ -340,15 +340,14 @@ def _plan_release(
             )
         asked = "1.0.0"
     pins: dict[str, tuple[int | str, dict[str, str]]] = {}
-    if workspace is not None and versions:
+    if workspace is not None:
         older = [v for v in versions if semver_key(v) < semver_key(asked)]
-        base = workspace.release(older[-1] if older else versions[-1]).manifest
-        pins = {n: (p.version, dict(p.requires)) for n, p in base.components.items()}
+        if older:  # the services and their requires as the release before it had them
+            base = workspace.release(older[-1]).manifest
+            pins = {n: (p.version, dict(p.requires)) for n, p in base.components.items()}
     for name, version in imported.items():
-        if version:
+        if version or name in pins:  # a release named it before: this one must too
             pins[name] = (version, pins.get(name, (0, {}))[1])
-        else:
-            pins.pop(name, None)  # version 0: not deployed in this release
     return asked, manifest_text(asked, pins, source=source)
 
 

@@ -61,6 +61,7 @@ def run_import(
         ]
         if problems:
             raise bundle(problems)
+        workspace.check_release(workspace.release(plan.release))
         session = Session(workspace, plan.env, environ=environ or dict(os.environ))
         migrated = [c for c in plan.components.values() if c.version]
         targets = {c.name: session.target(c.name) for c in migrated}
