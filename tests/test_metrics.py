@@ -290,7 +290,8 @@ def _modules_after(code: str, cwd: Path) -> set[str]:
     probe = (
         "import sys, contextlib, io\n"
         "from releasectl.cli.app import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "out, err = io.StringIO(), io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n"
         f"    main({code})\n"
         "print('\\n'.join(sys.modules))\n"
     )
