@@ -9,6 +9,12 @@ watches the steps: one that is still running `heartbeat` seconds after it starte
 at once with `releasectl_step_in_progress_since_seconds`, so an alert can see a migration that
 runs for too long while it runs. Steps shorter than that cost no publishing at all.
 
+prometheus_client is imported at the first publish, in the thread that publishes (about 20
+ms here: it loads http.server, wsgiref, urllib and more). Importing it in a background thread
+while the run works was measured and costs more than it saves: the import holds the GIL while
+the run's many short I/O waits queue for it (docs/performance.md). So was a publisher process
+that imports it on the other core: a second interpreter costs more CPU than the import.
+
 Publishing never fails a run: a problem is logged as a warning and returned by `finish`.
 """
 
@@ -88,10 +94,6 @@ def publish(destinations: Destinations, snapshot: Snapshot) -> list[str]:
     return problems
 
 
-def _load_library() -> None:
-    import releasectl.observe.metrics  # noqa: F401  (prometheus_client, about 20 ms)
-
-
 def heartbeat_from_env() -> float:
     raw = os.environ.get(HEARTBEAT_ENV)
     if not raw:
@@ -122,9 +124,6 @@ class Exporter:
         self._running: dict[str, float] = {}
         self._timer: threading.Timer | None = None
         self._mutex = threading.Lock()
-        # prometheus_client costs about 20 ms to import: load it while the run works
-        self._loader = threading.Thread(target=_load_library, name="metrics-import", daemon=True)
-        self._loader.start()
 
     # --- events ---------------------------------------------------------------------------
 
@@ -188,7 +187,6 @@ class Exporter:
         return self.problems
 
     def _publish(self, snapshot: Snapshot) -> None:
-        self._loader.join()
         self.problems.extend(publish(self.destinations, snapshot))
 
     def _problem(self, text: str) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from releasectl.models.state import State
 from releasectl.util import timeutil
+
+if TYPE_CHECKING:  # the metrics publisher process imports this module without pydantic
+    from releasectl.models.state import State
 
 # Step durations, from a configuration flip to a long data migration.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
