@@ -305,3 +305,39 @@ def test_prometheus_client_loads_only_when_metrics_are_asked_for(example: Path) 
     assert "prometheus_client" not in _modules_after("['--help']", example)
     assert "prometheus_client" not in _modules_after("['apply', '--yes']", example)
     assert "prometheus_client" in _modules_after("['metrics']", example)
+
+
+def test_a_failed_backup_is_recorded_and_exported(example: Path, tmp_path: Path) -> None:
+    assert run_cli("apply", "--yes", cwd=example).code == 0
+    # the store cannot make the component's directory: a file stands where it should be
+    blocker = example / ".releasectl/backups/local/database"
+    blocker.write_text("not a directory\n")
+    prom = tmp_path / "m.prom"
+    result = run_cli(
+        "--log-format", "json", "backup", "database", "--metrics-file", prom, cwd=example
+    )
+    assert result.code == 1, result
+    entry = history(example)[-1]
+    assert (entry["action"], entry["result"], entry["component"]) == (
+        "backup",
+        "failed",
+        "database",
+    )
+    assert entry["duration"] >= 0 and entry["error"]
+    found = samples(prom.read_text())
+    assert value(found, "releasectl_backup_bytes", env="local", component="database") == 0
+    events = [json.loads(line) for line in result.err.splitlines()]
+    failed = [e for e in events if e["event"] == "backup.failed"]
+    assert len(failed) == 1 and failed[0]["component"] == "database"
+    assert run_cli("history", "--verify", cwd=example).code == 0
+
+
+def test_the_metric_table_in_docs_lists_every_family() -> None:
+    from tests.conftest import REPO
+
+    rows = {}
+    for line in (REPO / "docs/ops.md").read_text().splitlines():
+        if line.startswith("| `releasectl_"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = (cells[1], tuple(c.strip() for c in cells[2].split(",")))
+    assert rows == {f.name: (f.type, f.labels) for f in FAMILIES}
