@@ -42,11 +42,13 @@ from releasectl.observe.events import (
     StepFinished,
     StepStarted,
 )
-from releasectl.planning.build import find_drift, plan_migrations, plan_problems, raise_problems
+from releasectl.planning.build import plan_migrations, plan_problems, raise_problems
+from releasectl.planning.drift import find_drift
 from releasectl.planning.planner import has_changes, plan_digest
 from releasectl.state.base import Lock
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.util import failpoints, timeutil
+from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import Migration
 
 KEEP_PLANS = 200
@@ -83,47 +85,24 @@ class StepReporter:
 
 
 class StepEvents(StepReporter):
-    """Emits each step's start and end as events on the session's sink, then passes the hook
-    on to `inner` (the command line's progress)."""
+    """Emits each step's start and end on the session's event sink, then calls `inner`."""
 
     def __init__(self, inner: StepReporter, session: Session) -> None:
-        self.inner = inner
-        self.session = session
+        self.inner, self.session = inner, session
 
     def step_started(self, index: int, total: int, step: Step) -> None:
-        self.session.events.emit(
-            StepStarted(
-                self.session.env,
-                index,
-                total,
-                step.component,
-                step.action,
-                step.from_,
-                step.to,
-                step.migration,
-                at=time.time(),
-            )
-        )
+        where = (self.session.env, index, total, step.component, step.action, step.from_, step.to)
+        self.session.events.emit(StepStarted(*where, step.migration, at=time.time()))
         self.inner.step_started(index, total, step)
 
     def step_finished(self, index: int, total: int, outcome: StepOutcome) -> None:
-        step, env = outcome.step, self.session.env
-        where = (env, index, total, step.component, step.action, step.from_, step.to)
-        duration = round(outcome.duration, 3)
-        if outcome.result == "success":
-            event: StepFinished | StepFailed = StepFinished(
-                *where, step.migration, duration, outcome.backup
-            )
-        else:
-            event = StepFailed(
-                *where,
-                step.migration,
-                duration,
-                outcome.backup,
-                outcome.error or "",
-                outcome.rollback,
-            )
-        self.session.events.emit(event)
+        s, took = outcome.step, round(outcome.duration, 3)
+        where = (self.session.env, index, total, s.component, s.action, s.from_, s.to, s.migration)
+        self.session.events.emit(
+            StepFinished(*where, took, outcome.backup)
+            if outcome.result == "success"
+            else StepFailed(*where, took, outcome.backup, outcome.error or "", outcome.rollback)
+        )
         self.inner.step_finished(index, total, outcome)
 
 
@@ -281,7 +260,7 @@ class Engine:
             if (d.component, d.migration) not in reapplied
         ]
         if drift:
-            from releasectl.planning.build import drift_error
+            from releasectl.planning.drift import drift_error
 
             raise drift_error(self.workspace, drift)
 
