@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "releasectl"
 # lowest first; a module's floor is that of its top-level package (or module)
 FLOORS: list[tuple[str, set[str]]] = [
     ("ground", {"errors", "secrets", "util", "models"}),
+    ("observability", {"observe"}),
     ("workspace", {"workspace"}),
     ("connections", {"clients", "cedarlib"}),
     ("targets and state", {"targets", "state"}),
