@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("schema", "schema", "Export the JSON Schemas of releasectl's documents."),
     "baseline": ("adopt", "baseline", "Record a component's version without running anything."),
     "import-legacy": ("adopt", "import_legacy", "Adopt an environment run by the old scripts."),
+    "metrics": ("metrics", "metrics", "Print Prometheus metrics from recorded state and history."),
 }
 
 
@@ -80,6 +81,13 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("--traceback", is_flag=True, help="Show the Python stack on errors.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colours.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="RELEASECTL_LOG_FORMAT",
+    help="Log records on stderr: text, or json (one event per line).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -90,6 +98,7 @@ def cli(
     verbose: int,
     traceback: bool,
     no_color: bool,
+    log_format: str,
 ) -> None:
     """Declarative GitOps releases: plan and apply platform releases with backups, checks
     and automatic rollback.
@@ -98,7 +107,9 @@ def cli(
     3 stale plan or drift, 4 locked, 5 denied by policy, 64 usage error.
     """
     from releasectl.cli.context import Options
+    from releasectl.observe.logs import configure
 
+    configure(log_format, verbose - quiet)
     ctx.obj = Options(
         workspace=workspace,
         env=env,
@@ -106,6 +117,7 @@ def cli(
         verbosity=verbose - quiet,
         traceback=traceback,
         color=not no_color,
+        log_format=log_format,
     )
 
 
@@ -136,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(exc: Exception, show_trace: bool) -> int:
     from releasectl.errors import ReleasectlError
+    from releasectl.observe.logs import log_error
 
     if show_trace:
         import traceback
@@ -145,11 +158,15 @@ def _report(exc: Exception, show_trace: bool) -> int:
         from releasectl.secrets import redact
 
         text = redact(str(exc))
+        if log_error(text, int(exc.exit_code)):
+            return int(exc.exit_code)
         lines = text.splitlines() or [""]
         click.echo(f"error: {lines[0]}", err=True)
         for line in lines[1:]:
             click.echo(f"  {line}", err=True)
         return int(exc.exit_code)
+    if log_error(f"internal error: {type(exc).__name__}: {exc}", 1):
+        return 1
     click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
     if not show_trace:
         click.echo("  (run with --traceback for the stack; this is a bug in releasectl)", err=True)

@@ -25,6 +25,7 @@ class HistoryEntry(Model):
     from_: int | str | None = Field(default=None, alias="from")
     to: int | str | None = None
     duration: float | None = Field(default=None, description="Seconds.")
+    size: int | None = Field(default=None, ge=0, description="Bytes stored (backups).")
     result: Result
     error: str | None = None
     plan: str | None = Field(default=None, description="Plan digest.")

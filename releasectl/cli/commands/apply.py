@@ -3,6 +3,8 @@ from __future__ import annotations
 import click
 
 from releasectl.cli.context import env_option, format_option, options
+from releasectl.cli.observe import publish_options
+from releasectl.observe.publish import Destinations
 
 
 @click.command()
@@ -23,6 +25,7 @@ from releasectl.cli.context import env_option, format_option, options
 )
 @click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
 @format_option("text", "json")
+@publish_options
 def apply(
     plan_file: str | None,
     env: str | None,
@@ -33,6 +36,7 @@ def apply(
     allow_breaking: bool,
     atomic: bool,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Apply a saved PLAN, or plan and apply the environment's release now.
 
@@ -70,6 +74,7 @@ def apply(
         lock_timeout=lock_timeout,
         prechecked=not plan_file,
         atomic=atomic,
+        publish=publish,
     )
     if commit and result is not None and result.changed:
         from releasectl.cli.context import emit

@@ -119,29 +119,11 @@ class SqlTarget(BaseTarget):
     def stamp(self, version: int, migration: Migration | None) -> None:
         """Record in the history table that the database is at `version` without running
         anything (`baseline`, `import-legacy`): a `baseline` row, in its own transaction."""
-        db = self.db
-        started = time.monotonic()
         try:
-            db.begin()
-            history.ensure(db, self.table)
-            history.lock(db, self.table)
-            history.append(
-                db,
-                self.table,
-                component=self.ctx.component,
-                version=version,
-                migration=migration.id if migration is not None else "baseline",
-                direction="baseline",
-                checksum=migration.checksum if migration is not None else "",
-                schema_version=version,
-                description="baseline: recorded without running",
-                applied_by=self._applied_by(),
-                execution_ms=int((time.monotonic() - started) * 1000),
+            history.stamp(
+                self.db, self.table, self.ctx.component, version, migration, self._applied_by()
             )
-            db.commit()
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                db.rollback()
+        except Exception as exc:
             raise self._failure(exc, self.table, Deadline.after(None), rolled_back=True) from exc
 
     def _need(self, step: Step, migration: Migration | None) -> Migration:
