@@ -25,6 +25,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("planning", {"planning"}),
     ("releases", {"release"}),
     ("engine", {"engine"}),
+    ("adoption", {"adopt"}),
     ("cli", {"cli", "__main__"}),
 ]
 # pairs on one floor that must not meet: (importer package, imported package)

@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "state": ("statecmd", "state", "Move state between backends (pull, push)."),
     "authz": ("authz", "authz", "Test the workspace's authorization policies."),
     "schema": ("schema", "schema", "Export the JSON Schemas of releasectl's documents."),
+    "baseline": ("adopt", "baseline", "Record a component's version without running anything."),
+    "import-legacy": ("adopt", "import_legacy", "Adopt an environment run by the old scripts."),
     "metrics": ("metrics", "metrics", "Print Prometheus metrics from recorded state and history."),
 }
 

@@ -32,5 +32,20 @@ class HistoryEntry(Model):
     backup: str | None = Field(default=None, description="Backup id.")
     release: str | None = None
     output: str | None = Field(default=None, description="Captured output (scripts), redacted.")
+    imported: bool | None = Field(
+        default=None,
+        description="True for an entry imported from the old framework's migration_history.csv "
+        "(`import-legacy`): it tells what happened before releasectl, as that file said.",
+    )
+    source: str | None = Field(
+        default=None,
+        description="Where an imported or baseline entry came from (file:line of the old "
+        "history, or the state file).",
+    )
+    details: dict[str, str] | None = Field(
+        default=None,
+        description="Columns of an imported history row that have no field of their own "
+        "(the old `event`, notes, ...).",
+    )
     prev: str = Field(description="SHA-256 of the previous entry's line (64 zeros for the first).")
     hash: str = Field(description="SHA-256 of this entry without `hash`, chained through `prev`.")

@@ -39,6 +39,12 @@ class RedisTarget(Model):
     )
     scan_count: int = Field(default=1000, ge=1, description="COUNT hint of each SCAN batch.")
     cluster: bool = Field(default=False, description="Treat the URL as a Redis Cluster node.")
+    version_key: str | None = Field(
+        default=None,
+        description="Key holding the component's schema version as an integer (the old "
+        "framework's convention), read by `baseline` and `import-legacy` to check that Redis "
+        "agrees; default schema:<component>:version.",
+    )
 
 
 class SqlTarget(Model):

@@ -98,6 +98,11 @@ class Target(Protocol):
     def check(self, step: Step | None, migration: Migration | None) -> None:
         """Pre-check before a step: the target is reachable and in the expected state."""
 
+    def recorded_version(self) -> int | None:
+        """The schema version the target itself records (the SQL history table, the Redis
+        schema key, Kubernetes labels), or None where it records none. Connecting is the
+        reachability check: raises TargetError when the target cannot be reached."""
+
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
         """Write a self-describing backup of what the step touches (everything if None)."""
 
@@ -172,6 +177,9 @@ class BaseTarget:
         self.ctx = ctx
 
     def check(self, step: Step | None, migration: Migration | None) -> None:
+        return None
+
+    def recorded_version(self) -> int | None:
         return None
 
     def timeout(self, migration: Migration | None) -> float | None:

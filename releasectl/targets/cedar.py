@@ -58,6 +58,13 @@ class CedarTarget(BaseTarget):
         if version:
             self._prepare(version, migration)  # parse, validate, test before anything runs
 
+    def recorded_version(self) -> int | None:
+        """The version of the policy set in the store (None: the store holds none)."""
+        files = self.store.read()
+        if files is None:
+            return None
+        return read_stored(files, self.store.describe()).version
+
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
         files = self.store.read()
         version = None

@@ -41,6 +41,8 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
             if e.from_ is not None or e.to is not None:
                 move = f" {'-' if e.from_ is None else e.from_} -> {'-' if e.to is None else e.to}"
             what = " ".join(x for x in (e.component, e.migration) if x)
+            if e.imported:
+                what += " (imported)"
             took = f" {e.duration:.2f}s" if e.duration is not None else ""
             err = f"  error: {e.error}" if e.error else ""
             emit(

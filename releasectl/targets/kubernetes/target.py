@@ -125,6 +125,41 @@ class KubernetesTarget(BaseTarget):
             self._bodies(objects, self._target_version(step))  # every ${env:VAR} is set
             check_served(client, {(o.api_version, o.kind) for o in objects})
 
+    def recorded_version(self) -> int | None:
+        """The version releasectl wrote on the component's objects: the header of the rendered
+        files (render), the `releasectl.dev/version` annotation of the managed objects (apply).
+        None when there are none; objects that disagree are an error."""
+        found: dict[int, list[str]] = {}
+        if self.render_mode:
+            from releasectl.targets.kubernetes.render import rendered_versions
+
+            directory, shown = self._directory()
+            found = rendered_versions(directory, self.ctx.component)
+            where = shown
+        else:
+            from releasectl.clients.kubernetes import VERSION_ANNOTATION
+
+            client = self.client()
+            for obj in self._managed(client):
+                meta = obj.get("metadata") or {}
+                text = str((meta.get("annotations") or {}).get(VERSION_ANNOTATION, ""))
+                name = f"{obj.get('kind')}/{meta.get('name')}"
+                if not text.isdigit():
+                    raise TargetError(
+                        f"{self.ctx.component}: {name} has no usable {VERSION_ANNOTATION} "
+                        f"annotation ({text!r})"
+                    )
+                found.setdefault(int(text), []).append(name)
+            where = f"namespace {self.namespace}"
+        if not found:
+            return None
+        if len(found) > 1:
+            listed = "; ".join(f"{v}: {', '.join(sorted(n))}" for v, n in sorted(found.items()))
+            raise TargetError(
+                f"{self.ctx.component}: the objects in {where} carry different versions ({listed})"
+            )
+        return next(iter(found))
+
     # --- backup and restore -------------------------------------------------------------
 
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:

@@ -125,6 +125,22 @@ class RedisTarget(BaseTarget):
             for name in ("up.yaml", "down.yaml", "verify.yaml"):
                 self.part(migration, name)
 
+    def recorded_version(self) -> int | None:
+        """The integer under the schema key (`version_key`, default
+        schema:<component>:version), None when the key does not exist."""
+        key = self.settings.version_key or f"schema:{self.ctx.component}:version"
+        with self._errors(f"cannot read {key}"):
+            self.endpoint.ping()
+            value = self.endpoint.shards().router.get(key)
+        if value is None:
+            return None
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        if not text.strip().isdigit():
+            raise TargetError(
+                f"{self.endpoint.describe()}: {key} holds {text[:40]!r}, not a schema version"
+            )
+        return int(text)
+
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
         if migration is None:
             patterns, params = self.component_scope()

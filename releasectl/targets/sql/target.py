@@ -111,6 +111,21 @@ class SqlTarget(BaseTarget):
                 "`releasectl status`, and fix whichever is wrong before applying"
             )
 
+    def recorded_version(self) -> int | None:
+        """The `schema_version` of the component's latest history row (None: no row)."""
+        row = history.latest(self.db, self.table, self.ctx.component)
+        return None if row is None else row.schema_version
+
+    def stamp(self, version: int, migration: Migration | None) -> None:
+        """Record in the history table that the database is at `version` without running
+        anything (`baseline`, `import-legacy`): a `baseline` row, in its own transaction."""
+        try:
+            history.stamp(
+                self.db, self.table, self.ctx.component, version, migration, self._applied_by()
+            )
+        except Exception as exc:
+            raise self._failure(exc, self.table, Deadline.after(None), rolled_back=True) from exc
+
     def _need(self, step: Step, migration: Migration | None) -> Migration:
         if migration is None:
             raise TargetError(f"{self.ctx.component}: step {step.action} has no migration")
