@@ -426,3 +426,16 @@ def test_the_release_written_next_to_existing_ones(moving: Path) -> None:
     manifest = (moving / "releases/1.0.0.yaml").read_text()
     assert '  api: {version: "2.1.0"}' in manifest and "  redis: {version: 2}" in manifest
     assert run_cli("release", "validate", "1.0.0", cwd=moving).code == 0
+
+
+def test_imported_rows_are_not_counted_as_runs_of_releasectl(moving: Path) -> None:
+    """The old framework's failure and rollback stay in the history, but the metrics count
+    what releasectl ran: an import must not look like a failed migration to an alert."""
+    imported(moving)
+    history = run_cli("history", "--format", "json", cwd=moving)
+    entries = json.loads(history.out)
+    assert any(e.get("imported") and e.get("result") == "failed" for e in entries)
+    text = run_cli("metrics", cwd=moving).out
+    assert 'releasectl_step_failures_total{component="database",env="local"} 0.0' in text
+    assert 'releasectl_rollbacks_total{component="database",env="local"} 0.0' in text
+    assert "releasectl_step_duration_seconds_count" not in text

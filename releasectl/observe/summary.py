@@ -72,7 +72,11 @@ class Snapshot:
             self.rollbacks.setdefault(name, 0)
 
     def observe(self, entry: dict[str, Any]) -> None:
-        """Count one history entry (a parsed line of the history)."""
+        """Count one history entry (a parsed line of the history). Entries imported from the
+        old framework (`import-legacy`) are history, not runs of releasectl: they count for
+        nothing, so an import never looks like a failure to an alert."""
+        if entry.get("imported"):
+            return
         action, result = entry.get("action"), entry.get("result")
         component = entry.get("component")
         duration = entry.get("duration")
