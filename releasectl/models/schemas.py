@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from releasectl.models.changelog import Changelog
+from releasectl.models.error import ErrorDocument
 from releasectl.models.history import HistoryEntry
 from releasectl.models.migration import MigrationMeta
 from releasectl.models.plan import Plan
@@ -26,10 +27,11 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "status": Status,
     "history-entry": HistoryEntry,
     "changelog": Changelog,
+    "error": ErrorDocument,
 }
 
 
-SERIALIZED = frozenset({"plan", "state", "status", "history-entry", "changelog"})
+SERIALIZED = frozenset({"plan", "state", "status", "history-entry", "changelog", "error"})
 
 
 def schema(name: str) -> dict[str, Any]:

@@ -36,9 +36,11 @@ def apply(
 ) -> int:
     """Apply a saved PLAN, or plan and apply the environment's release now.
 
-    Asks for confirmation only on an interactive terminal (--yes skips it; in CI it never
-    waits). Exit 3 if the plan is stale or an applied migration drifted, 4 if the environment
-    is locked, 5 if denied by policy or promotion, 1 if a step failed (it was rolled back).
+    A fresh plan asks for confirmation on a terminal; --yes skips the question, and without a
+    terminal to ask on (CI, `apply | tee log`) it is refused unless --yes is given. A saved
+    PLAN is the approval: it applies without a question. Exit 3 if the plan is stale or an
+    applied migration drifted, 4 if the environment is locked, 5 if denied by policy or
+    promotion, 1 if a step failed (it was rolled back).
     """
     from releasectl.cli.runner import load_plan, run_plan
     from releasectl.planning.build import release_plan
@@ -65,7 +67,7 @@ def apply(
     code, result = run_plan(
         opts,
         plan,
-        yes=yes,
+        yes=yes or bool(plan_file),  # a saved plan is the approval: it never asks
         fmt=fmt,
         lock_timeout=lock_timeout,
         prechecked=not plan_file,

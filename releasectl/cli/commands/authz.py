@@ -26,13 +26,24 @@ def test(fmt: str | None) -> int:
     outcomes = core.run_tests(workspace)
     failed = [o for o in outcomes if not o.passed]
     if fmt == "json":
-        emit_json(
-            {
-                "passed": len(outcomes) - len(failed),
-                "failed": len(failed),
-                "tests": [o.as_dict() for o in outcomes],
-            }
-        )
+        from releasectl.cli.errordoc import error_document
+
+        doc = {
+            "passed": len(outcomes) - len(failed),
+            "failed": len(failed),
+            "tests": [o.as_dict() for o in outcomes],
+        }
+        if failed:  # a failing command's JSON always carries `error`
+            first = failed[0]
+            doc.update(
+                error_document(
+                    f"{len(failed)} authorization test(s) failed; first: {first.name}",
+                    1,
+                    file=first.file,
+                    line=first.line,
+                )
+            )
+        emit_json(doc)
         return 1 if failed else 0
     for outcome in outcomes:
         where = f"{outcome.file}:{outcome.line}" if outcome.line else outcome.file

@@ -73,24 +73,16 @@ def restore(
     component: str, backup_id: str, env: str | None, yes: bool, lock_timeout: float | None
 ) -> int:
     """Restore COMPONENT from BACKUP_ID (its checksum is checked first)."""
-    from releasectl.cli.context import is_interactive
+    from releasectl.cli.context import confirm
     from releasectl.cli.progress import CliReporter
     from releasectl.engine.operations import restore_component
     from releasectl.engine.session import Session
-    from releasectl.errors import Aborted
 
     opts = options()
     workspace = opts.load_workspace()
     env_name = opts.env_name(env)
     workspace.component(component)
-    if (
-        is_interactive()
-        and not yes
-        and not click.confirm(
-            f"Restore {component} in {env_name!r} from {backup_id}?", default=False, err=True
-        )
-    ):
-        raise Aborted("restore cancelled; nothing changed")
+    confirm(f"Restore {component} in {env_name!r} from {backup_id}?", yes=yes, verb="restore")
     session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
     meta, info = restore_component(session, component, backup_id, lock_timeout=lock_timeout)
     emit(f"restored {component} from {meta.id}: {info.items} items")

@@ -164,15 +164,22 @@ def verify(tarball: str, fmt: str | None) -> int:
     fmt = options().output_format(fmt, ("text", "json"))
     report = verify_package(Path(tarball))
     if fmt == "json":
-        emit_json(
-            {
-                "path": str(report.path),
-                "sha256": report.sha256,
-                "ok": report.ok,
-                "files": report.files,
-                "problems": report.problems,
-            }
-        )
+        from releasectl.cli.errordoc import error_document
+
+        doc: dict[str, Any] = {
+            "path": str(report.path),
+            "sha256": report.sha256,
+            "ok": report.ok,
+            "files": report.files,
+            "problems": report.problems,
+        }
+        if not report.ok:  # a failing command's JSON always carries `error`
+            doc.update(
+                error_document(
+                    f"{len(report.problems)} problem(s): {report.problems[0]}", 1, file=tarball
+                )
+            )
+        emit_json(doc)
         return 0 if report.ok else 1
     for problem in report.problems:
         emit(f"error: {tarball}: {problem}", err=True)
