@@ -73,11 +73,21 @@ def apply(
         prechecked=not plan_file,
         atomic=atomic,
     )
-    if commit and result is not None and result.changed:
+    if commit:
         from releasectl.cli.context import emit
-        from releasectl.engine.commitback import commit_release
+        from releasectl.engine.commitback import commit_release, pending
 
-        sha = commit_release(workspace, plan, result)
-        if fmt == "text":
-            emit(f"Committed {sha[:12]}.")
+        if result is not None and result.changed:
+            sha = commit_release(workspace, plan, result)
+            if fmt == "text":
+                emit(f"Committed {sha[:12]}.")
+        else:
+            state = opts.backend(plan.env).read()
+            if pending(workspace, plan, state):
+                sha = commit_release(workspace, plan, None, state)
+                if fmt == "text":
+                    emit(
+                        f"Committed {sha[:12]}: what an earlier apply recorded but did not "
+                        "commit or tag."
+                    )
     return code
