@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.k8semu import KubeEmulator
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_PARTS = ("releasectl.yaml", "releases", "migrations", "authz", ".gitignore")
+EXAMPLE_PARTS = ("releasectl.yaml", "releases", "migrations", "authz", "schemas", ".gitignore")
 POSTGRES_ENV = "RELEASECTL_TEST_POSTGRES_URL"
 
 # Nothing a test does may touch the developer's $HOME or git identity.

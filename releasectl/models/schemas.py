@@ -51,19 +51,35 @@ def schema(name: str) -> dict[str, Any]:
 
 
 def _type_targets(doc: dict[str, Any]) -> None:
+    """Target settings are one model per component type. A target may name its `type`; an
+    editor then completes and checks that model's fields only (`if`/`then`, and the OpenAPI
+    style `discriminator` for tools that read it); without `type` any one model must match."""
     defs = doc.setdefault("$defs", {})
     refs = []
+    chosen = []
+    mapping = {}
     for ctype, model in TARGET_MODELS.items():
         sub = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         defs[model.__name__] = sub
-        refs.append({"$ref": f"#/$defs/{model.__name__}"})
-        del ctype
+        ref = f"#/$defs/{model.__name__}"
+        refs.append({"$ref": ref})
+        mapping[ctype] = ref
+        chosen.append(
+            {
+                "if": {"properties": {"type": {"const": ctype}}, "required": ["type"]},
+                "then": {"$ref": ref},
+            }
+        )
     targets = defs["Environment"]["properties"]["targets"]
     targets["additionalProperties"] = {"$ref": "#/$defs/TargetSettings"}
     defs["TargetSettings"] = {
-        "description": "Settings of a component's target; their shape follows its type.",
+        "description": "Settings of a component's target; their shape follows its type "
+        "(name it with `type:` and an editor offers only that type's fields).",
+        "type": "object",
+        "discriminator": {"propertyName": "type", "mapping": mapping},
         "anyOf": refs,
+        "allOf": chosen,
     }
 
 
