@@ -2,13 +2,27 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import env_option, format_option, options
+from releasectl.cli.complete import releases
+from releasectl.cli.context import env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl apply                       # plan now, show it, ask on a terminal",
+        "releasectl apply --yes --env staging   # CI: no question",
+        "releasectl apply plan.json --commit    # the saved plan is the approval",
+        "releasectl apply --release 1.0.0 --yes --atomic",
+    ),
+)
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
 @env_option
-@click.option("--release", "-r", "release", help="Release to apply (without PLAN).")
+@click.option(
+    "--release",
+    "-r",
+    "release",
+    shell_complete=releases,
+    help="Release to apply (without PLAN).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--commit",

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, format_option, options
+from releasectl.cli.context import emit, emit_json, examples, format_option, options
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "releasectl authz test",
+        "releasectl authz test --format json",
+    ),
+)
 def authz() -> None:
     """The authorization policy of protected environments (authz/ by default).
 
@@ -14,7 +19,13 @@ def authz() -> None:
     """
 
 
-@authz.command("test")
+@authz.command(
+    "test",
+    epilog=examples(
+        "releasectl authz test",
+        "releasectl authz test --format json | jq .failed",
+    ),
+)
 @format_option("text", "json")
 def test(fmt: str | None) -> int:
     """Run the authorization policy tests (authz/tests/*.yaml); exit 1 when one fails."""

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.complete import backup_ids, components
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
 def _size(n: int) -> str:
@@ -13,8 +14,14 @@ def _size(n: int) -> str:
     return str(n)
 
 
-@click.command()
-@click.argument("component", required=False)
+@click.command(
+    epilog=examples(
+        "releasectl backup redis",
+        "releasectl backup --list",
+        "releasectl backup --list redis --env staging --format json",
+    ),
+)
+@click.argument("component", required=False, shell_complete=components)
 @env_option
 @click.option("--list", "list_", is_flag=True, help="List backups (of COMPONENT, or all).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
@@ -63,9 +70,14 @@ def backup(
     return 0
 
 
-@click.command()
-@click.argument("component")
-@click.argument("backup_id")
+@click.command(
+    epilog=examples(
+        "releasectl backup --list redis              # find the id",
+        "releasectl restore redis 20261102T101500Z-redis-3f2a9c --yes",
+    ),
+)
+@click.argument("component", shell_complete=components)
+@click.argument("backup_id", shell_complete=backup_ids)
 @env_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")

@@ -2,10 +2,16 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl history -n 20",
+        "releasectl history --verify",
+        "releasectl history --env prod --format csv > migration_history.csv",
+    ),
+)
 @env_option
 @format_option("text", "json", "csv")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if it is broken.")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit
+from releasectl.cli.context import emit, examples
 
 WORKSPACE = """\
 # yaml-language-server: $schema=schemas/workspace.schema.json
@@ -51,7 +51,12 @@ GITIGNORE = """\
 """
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl init",
+        "releasectl init my-platform --name my-platform",
+    ),
+)
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
 @click.option("--name", help="Workspace name (default: the directory's name).")
 def init(directory: str, name: str | None) -> int:

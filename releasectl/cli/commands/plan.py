@@ -6,24 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from releasectl.cli.complete import environments, releases
 from releasectl.cli.context import emit, examples, format_option, options
 
 if TYPE_CHECKING:
     from releasectl.cli.context import Options
     from releasectl.cli.markdown import PlanFacts
     from releasectl.errors import ReleasectlError
-
-
-def _complete_env(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[object]:
-    from releasectl.cli.complete import environments
-
-    return list(environments(ctx, param, incomplete))
-
-
-def _complete_release(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[object]:
-    from releasectl.cli.complete import releases
-
-    return list(releases(ctx, param, incomplete))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +37,7 @@ class _Outcome:
     "-e",
     "envs",
     multiple=True,
-    shell_complete=_complete_env,
+    shell_complete=environments,
     help="Environment (default: RELEASECTL_ENV, else local); repeat it to plan several "
     "(markdown: one comment with a section each; json: an array of plans).",
 )
@@ -56,7 +45,7 @@ class _Outcome:
     "--release",
     "-r",
     "release",
-    shell_complete=_complete_release,
+    shell_complete=releases,
     help="Release to plan (default: the environment's pin, else the newest manifest).",
 )
 @click.option(

@@ -4,10 +4,15 @@ from typing import Any
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl validate",
+        "releasectl validate --env staging --format json",
+    ),
+)
 @env_option
 @format_option("text", "json")
 def validate(env: str | None, fmt: str | None) -> int:
