@@ -19,8 +19,9 @@ import redis
 from redis.cluster import RedisCluster
 
 from releasectl.errors import TargetError
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.targets.redis.target import RedisTarget
+from releasectl.util.deadline import Deadline
 from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
 
 
@@ -283,7 +284,7 @@ def test_deadline_and_python_migration_on_a_cluster(
         target.run(step(first), first, Deadline.after(30))
         target.verify(step(first), first, Deadline.after(30))
         assert sum(node.dbsize() for node in nodes) == 50
-        from releasectl.targets.base import StepTimeout
+        from releasectl.util.deadline import StepTimeout
 
         with pytest.raises(StepTimeout):
             target.run(step(second), second, Deadline.after(0))

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "state": ("statecmd", "state", "Move state between backends (pull, push)."),
     "authz": ("authz", "authz", "Test the workspace's authorization policies."),
     "schema": ("schema", "schema", "Export the JSON Schemas of releasectl's documents."),
+    "metrics": ("metrics", "metrics", "Print Prometheus metrics from recorded state and history."),
 }
 
 
@@ -136,6 +137,13 @@ Shell completion (bash; zsh and fish: see docs/cli.md):
 # Not `envvar="NO_COLOR"`: click would parse the value as a boolean and refuse
 # NO_COLOR=anything (exit 64); any non-empty value turns colour off (https://no-color.org).
 @click.option("--no-color", is_flag=True, help="No colours (also: any non-empty NO_COLOR).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="RELEASECTL_LOG_FORMAT",
+    help="Log records on stderr: text, or json (one event per line).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -146,6 +154,7 @@ def cli(
     verbose: int,
     traceback: bool,
     no_color: bool,
+    log_format: str,
 ) -> None:
     """Declarative GitOps releases: plan and apply platform releases with backups, checks
     and automatic rollback.
@@ -154,7 +163,9 @@ def cli(
     3 stale plan or drift, 4 locked, 5 denied by policy, 64 usage error.
     """
     from releasectl.cli.context import Options, color_wanted
+    from releasectl.observe.logs import configure
 
+    configure(log_format, verbose - quiet)
     ctx.obj = Options(
         workspace=workspace,
         env=env,
@@ -162,6 +173,7 @@ def cli(
         verbosity=verbose - quiet,
         traceback=traceback,
         color=color_wanted(no_color),
+        log_format=log_format,
     )
 
 
@@ -228,6 +240,7 @@ def _report(exc: Exception, show_trace: bool, *, as_json: bool = False) -> int:
     from releasectl.cli.context import emit_json
     from releasectl.cli.errordoc import json_error
     from releasectl.errors import ReleasectlError
+    from releasectl.observe.logs import log_error
     from releasectl.secrets import redact
 
     if show_trace:
@@ -238,11 +251,15 @@ def _report(exc: Exception, show_trace: bool, *, as_json: bool = False) -> int:
         emit_json(json_error(exc))
     if isinstance(exc, ReleasectlError):
         text = redact(str(exc))
+        if log_error(text, int(exc.exit_code)):
+            return int(exc.exit_code)
         lines = text.splitlines() or [""]
         click.echo(f"error: {lines[0]}", err=True)
         for line in lines[1:]:
             click.echo(f"  {line}", err=True)
         return int(exc.exit_code)
+    if log_error(f"internal error: {type(exc).__name__}: {exc}", 1):
+        return 1
     click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
     if not show_trace:
         click.echo("  (run with --traceback for the stack; this is a bug in releasectl)", err=True)

@@ -25,6 +25,7 @@ class Options:
     verbosity: int = 0
     traceback: bool = False
     color: bool = True
+    log_format: str = "text"
     _workspace: Workspace | None = field(default=None, repr=False)
 
     def load_workspace(self) -> Workspace:

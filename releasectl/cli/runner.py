@@ -8,11 +8,13 @@ from typing import Any
 
 from releasectl.cli import render
 from releasectl.cli.context import Options, confirm, emit, emit_json
+from releasectl.cli.observe import observed
 from releasectl.cli.progress import CliReporter
 from releasectl.engine.apply import ApplyResult, Engine
 from releasectl.engine.session import Session
 from releasectl.errors import InputError, Location
 from releasectl.models.plan import Plan
+from releasectl.observe.publish import Destinations
 from releasectl.planning.planner import has_changes
 
 
@@ -43,11 +45,14 @@ def run_plan(
     verb: str = "apply",
     prechecked: bool = True,
     atomic: bool = False,
+    publish: Destinations | None = None,
 ) -> tuple[int, ApplyResult | None]:
     workspace = opts.load_workspace()
     if fmt == "text":
         emit(render.plan_text(plan))
     if not has_changes(plan):
+        with observed(workspace, plan.env, verb, publish):
+            pass  # nothing to run; the metrics are still refreshed
         if fmt == "json":
             emit_json(result_json(plan, None))
         return 0, None
@@ -60,11 +65,13 @@ def run_plan(
         if verb == "apply"
         else "pass --yes",
     )
-    reporter = CliReporter(verbosity=opts.verbosity)
-    session = Session(workspace, plan.env, reporter=reporter)
-    result = Engine(session, steps=reporter).apply(
-        plan, lock_timeout=lock_timeout, prechecked=prechecked, atomic=atomic
-    )
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
+    with observed(workspace, plan.env, verb, publish) as obs:
+        session = Session(workspace, plan.env, reporter=reporter, events=obs.events)
+        obs.backend = session.state_backend
+        result = Engine(session, steps=reporter).apply(
+            plan, lock_timeout=lock_timeout, prechecked=prechecked, atomic=atomic
+        )
     if fmt == "json":
         emit_json(result_json(plan, result))
     elif result.state is not None:

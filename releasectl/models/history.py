@@ -27,6 +27,7 @@ class HistoryEntry(Model):
     )
     to: int | str | None = Field(default=None, description="Version after the action.")
     duration: float | None = Field(default=None, description="Seconds.")
+    size: int | None = Field(default=None, ge=0, description="Bytes stored (backups).")
     result: Result = Field(description="How it ended.")
     error: str | None = Field(default=None, description="Why it failed (redacted).")
     plan: str | None = Field(default=None, description="Plan digest.")

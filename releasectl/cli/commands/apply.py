@@ -4,6 +4,8 @@ import click
 
 from releasectl.cli.complete import releases
 from releasectl.cli.context import env_option, examples, format_option, options
+from releasectl.cli.observe import publish_options
+from releasectl.observe.publish import Destinations
 
 
 @click.command(
@@ -37,6 +39,7 @@ from releasectl.cli.context import env_option, examples, format_option, options
 )
 @click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
 @format_option("text", "json")
+@publish_options
 def apply(
     plan_file: str | None,
     env: str | None,
@@ -47,6 +50,7 @@ def apply(
     allow_breaking: bool,
     atomic: bool,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Apply a saved PLAN, or plan and apply the environment's release now.
 
@@ -86,6 +90,7 @@ def apply(
         lock_timeout=lock_timeout,
         prechecked=not plan_file,
         atomic=atomic,
+        publish=publish,
     )
     if commit:
         from releasectl.cli.context import emit

@@ -4,6 +4,8 @@ import click
 
 from releasectl.cli.complete import backup_ids, components
 from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
+from releasectl.cli.observe import observed, publish_options
+from releasectl.observe.publish import Destinations
 
 
 def _size(n: int) -> str:
@@ -26,8 +28,14 @@ def _size(n: int) -> str:
 @click.option("--list", "list_", is_flag=True, help="List backups (of COMPONENT, or all).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
 @format_option("text", "json")
+@publish_options
 def backup(
-    component: str | None, env: str | None, list_: bool, lock_timeout: float | None, fmt: str | None
+    component: str | None,
+    env: str | None,
+    list_: bool,
+    lock_timeout: float | None,
+    fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Back up everything COMPONENT's migrations touch, or list backups with --list."""
     from releasectl.cli.progress import CliReporter
@@ -38,7 +46,7 @@ def backup(
     fmt = opts.output_format(fmt, ("text", "json"))
     workspace = opts.load_workspace()
     env_name = opts.env_name(env)
-    reporter = CliReporter(verbosity=opts.verbosity)
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
     session = Session(workspace, env_name, reporter=reporter)
     if list_:
         if component:
@@ -59,7 +67,9 @@ def backup(
         return 0
     if not component:
         raise click.UsageError("give a COMPONENT to back up (or --list)")
-    meta = backup_component(session, component, lock_timeout=lock_timeout)
+    with observed(workspace, env_name, "backup", publish) as obs:
+        session.events, obs.backend = obs.events, session.state_backend
+        meta = backup_component(session, component, lock_timeout=lock_timeout)
     if fmt == "json":
         emit_json(meta.as_dict())
     else:
@@ -81,8 +91,14 @@ def backup(
 @env_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@publish_options
 def restore(
-    component: str, backup_id: str, env: str | None, yes: bool, lock_timeout: float | None
+    component: str,
+    backup_id: str,
+    env: str | None,
+    yes: bool,
+    lock_timeout: float | None,
+    publish: Destinations,
 ) -> int:
     """Restore COMPONENT from BACKUP_ID (its checksum is checked first)."""
     from releasectl.cli.context import confirm
@@ -95,7 +111,10 @@ def restore(
     env_name = opts.env_name(env)
     workspace.component(component)
     confirm(f"Restore {component} in {env_name!r} from {backup_id}?", yes=yes, verb="restore")
-    session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
-    meta, info = restore_component(session, component, backup_id, lock_timeout=lock_timeout)
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
+    with observed(workspace, env_name, "restore", publish) as obs:
+        session = Session(workspace, env_name, reporter=reporter, events=obs.events)
+        obs.backend = session.state_backend
+        meta, info = restore_component(session, component, backup_id, lock_timeout=lock_timeout)
     emit(f"restored {component} from {meta.id}: {info.items} items")
     return 0

@@ -7,6 +7,8 @@ import click
 
 from releasectl.cli.complete import components
 from releasectl.cli.context import env_option, examples, format_option, options
+from releasectl.cli.observe import publish_options
+from releasectl.observe.publish import Destinations
 
 
 def _version(text: str | None) -> int | str | None:
@@ -35,6 +37,7 @@ def _version(text: str | None) -> int | str | None:
 @click.option("--allow-breaking", is_flag=True, help="Permit breaking migrations and major bumps.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
 @format_option("text", "json")
+@publish_options
 def migrate(
     component: str,
     version: str | None,
@@ -44,6 +47,7 @@ def migrate(
     allow_breaking: bool,
     lock_timeout: float | None,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Move COMPONENT to VERSION (default: its latest migration; a service needs VERSION)."""
     return _run(
@@ -56,6 +60,7 @@ def migrate(
         verb="migrate",
         force=force,
         allow_breaking=allow_breaking,
+        publish=publish,
     )
 
 
@@ -71,6 +76,7 @@ def migrate(
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
 @format_option("text", "json")
+@publish_options
 def rollback(
     component: str,
     version: str,
@@ -78,6 +84,7 @@ def rollback(
     yes: bool,
     lock_timeout: float | None,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Move COMPONENT down to VERSION, running each migration's down part (newest first)."""
     return _run(
@@ -89,6 +96,7 @@ def rollback(
         lock_timeout=lock_timeout,
         verb="rollback",
         allow_breaking=True,
+        publish=publish,
     )
 
 
@@ -103,6 +111,7 @@ def _run(
     verb: str,
     force: bool = False,
     allow_breaking: bool = False,
+    publish: Destinations | None = None,
 ) -> int:
     """A one-component plan, run through the same engine as `apply`."""
     from releasectl.cli.runner import run_plan
@@ -129,4 +138,6 @@ def _run(
             f"rollback goes down: {component!r} is below {version}; "
             f"use `releasectl migrate {component} {version}`"
         )
-    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb=verb)[0]
+    return run_plan(
+        opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb=verb, publish=publish
+    )[0]

@@ -115,7 +115,8 @@ def _plan_one(
 ) -> PlanFacts:
     from releasectl.cli.markdown import PlanFacts
     from releasectl.engine.promotion import promotion_problem
-    from releasectl.planning.build import find_drift, release_plan
+    from releasectl.planning.build import release_plan
+    from releasectl.planning.drift import find_drift
     from releasectl.util.fsutil import atomic_write
 
     workspace = opts.load_workspace()

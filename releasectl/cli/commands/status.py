@@ -17,7 +17,7 @@ def status(env: str | None, fmt: str | None) -> int:
     """Show the environment's recorded release, component versions, drift and any interrupted
     step."""
     from releasectl.cli import render
-    from releasectl.planning.build import status as build_status
+    from releasectl.planning.report import status as build_status
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))

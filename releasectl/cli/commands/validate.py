@@ -19,8 +19,8 @@ def validate(env: str | None, fmt: str | None) -> int:
     """Check releasectl.yaml, every release manifest, every migration and, for the environment,
     that no applied migration changed since (drift, exit 3)."""
     from releasectl.errors import ExitCode, ReleasectlError, flatten
-    from releasectl.planning.build import drift_error
-    from releasectl.planning.build import validate as run_validate
+    from releasectl.planning.drift import drift_error
+    from releasectl.planning.report import validate as run_validate
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))

@@ -20,10 +20,11 @@ import os
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.errors import InputError, ReleasectlError, TargetError, bundle
+from releasectl.errors import InputError, TargetError, bundle
 from releasectl.models.workspace import KubernetesTarget as Settings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure, TargetContext
 from releasectl.targets.kubernetes.objects import Declared, labelled, load_snapshot
+from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,9 +42,6 @@ class KubernetesTarget(BaseTarget):
         self._pruned: list[Any] = []
 
     # --- static checks ------------------------------------------------------------------
-
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        return load_snapshot(migration)[1]
 
     # --- shared -------------------------------------------------------------------------
 
@@ -135,8 +133,12 @@ class KubernetesTarget(BaseTarget):
 
             directory, shown = self._directory()
             return backup_directory(directory, shown, out)
-        from releasectl.clients.kubernetes import ObjectRef, snapshot_objects, write_objects_backup
         from releasectl.targets.kubernetes.apply import scrub_secrets
+        from releasectl.targets.kubernetes.backup import (
+            ObjectRef,
+            snapshot_objects,
+            write_objects_backup,
+        )
 
         client = self.client()
         declared = (
@@ -160,8 +162,8 @@ class KubernetesTarget(BaseTarget):
 
             directory, _ = self._directory()
             return restore_directory(directory, data)
-        from releasectl.clients.kubernetes import read_objects_backup, restore_objects
         from releasectl.targets.kubernetes.apply import unscrub_secrets
+        from releasectl.targets.kubernetes.backup import read_objects_backup, restore_objects
 
         meta, entries = read_objects_backup(data)
         unresolved = unscrub_secrets(entries, self._all_snapshots(), self._environ())
@@ -234,8 +236,8 @@ class KubernetesTarget(BaseTarget):
         return managed_objects(client, kinds, namespaces | {self.namespace}, self.ctx.component)
 
     def _apply(self, version: int, objects: list[Declared], deadline: Deadline) -> str:
-        from releasectl.clients.kubernetes import ObjectRef
         from releasectl.targets.kubernetes.apply import apply_all, prune
+        from releasectl.targets.kubernetes.backup import ObjectRef
 
         bodies = self._bodies(objects, version)
         client = self.client()

@@ -14,14 +14,15 @@ import time
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.clients.sql import Database, connect, parse_url
+from releasectl.clients.sql import Database, Dialect, connect, parse_url
 from releasectl.errors import Location, ReleasectlError, TargetError
 from releasectl.models.workspace import SqlTarget as SqlSettings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure
 from releasectl.targets.sql import history
-from releasectl.targets.sql.checks import parse_checked, problems, read_part
+from releasectl.targets.sql.checks import HISTORY_TABLE, parse_checked, read_part
 from releasectl.targets.sql.frames import FORMAT, FrameReader
-from releasectl.targets.sql.script import Dialect, Script
+from releasectl.targets.sql.script import Script
+from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
     from releasectl.models.plan import Step
@@ -50,7 +51,7 @@ class SqlTarget(BaseTarget):
     def table(self) -> str:
         if isinstance(self.ctx.settings, SqlSettings):
             return self.ctx.settings.history_table
-        return str(SqlSettings.model_fields["history_table"].default)
+        return HISTORY_TABLE
 
     @property
     def db(self) -> Database:
@@ -87,9 +88,6 @@ class SqlTarget(BaseTarget):
         return f"{self.ctx.component} ({self.db.display})"
 
     # --- static checks ---------------------------------------------------------------------
-
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        return problems(migration, self._dialect_hint(), self.table)
 
     # --- pre-check -------------------------------------------------------------------------
 
