@@ -74,7 +74,9 @@ class CliReporter(StepReporter):
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True)
+            from releasectl.cli.context import options
+
+            self._console = Console(stderr=True, no_color=not options().color)
         return self._console
 
     def message(self, text: str) -> None:

@@ -6,15 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
-
 from releasectl.cli import render
-from releasectl.cli.context import Options, emit, emit_json, is_interactive
+from releasectl.cli.context import Options, confirm, emit, emit_json
 from releasectl.cli.observe import observed
 from releasectl.cli.progress import CliReporter
 from releasectl.engine.apply import ApplyResult, Engine
 from releasectl.engine.session import Session
-from releasectl.errors import Aborted, InputError, Location
+from releasectl.errors import InputError, Location
 from releasectl.models.plan import Plan
 from releasectl.observe.publish import Destinations
 from releasectl.planning.planner import has_changes
@@ -58,10 +56,15 @@ def run_plan(
         if fmt == "json":
             emit_json(result_json(plan, None))
         return 0, None
-    if is_interactive() and not yes:
-        question = f"{verb.capitalize()} {len(plan.steps)} step(s) to environment {plan.env!r}?"
-        if not click.confirm(question, default=False, err=True):
-            raise Aborted(f"{verb} cancelled; nothing changed")
+    confirm(
+        f"{verb.capitalize()} {len(plan.steps)} step(s) to environment {plan.env!r}?",
+        yes=yes,
+        verb=verb,
+        hint="pass --yes, or save the plan (`releasectl plan --out plan.json`) and apply "
+        "that file (`releasectl apply plan.json`)"
+        if verb == "apply"
+        else "pass --yes",
+    )
     reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
     with observed(workspace, plan.env, verb, publish) as obs:
         session = Session(workspace, plan.env, reporter=reporter, events=obs.events)

@@ -5,10 +5,17 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit, format_option, options
+from releasectl.cli.context import emit, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl changelog                    # last tag..HEAD",
+        "releasectl changelog v1.0.0 v1.1.0",
+        "releasectl changelog v1.0.0..HEAD --format json",
+        "releasectl changelog --write",
+    ),
+)
 @click.argument("from_ref", metavar="[FROM]", required=False)
 @click.argument("to_ref", metavar="[TO]", required=False)
 @format_option("markdown", "json")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import env_option, format_option, options
+from releasectl.cli.complete import components
+from releasectl.cli.context import env_option, examples, format_option, options
 from releasectl.cli.observe import publish_options
 from releasectl.observe.publish import Destinations
 
@@ -16,8 +17,14 @@ def _version(text: str | None) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
-@click.command()
-@click.argument("component")
+@click.command(
+    epilog=examples(
+        "releasectl migrate redis               # up to its latest migration",
+        "releasectl migrate database 3 --env staging --yes",
+        "releasectl migrate redis 2 --force --yes  # re-run 0002",
+    ),
+)
+@click.argument("component", shell_complete=components)
 @click.argument("version", required=False)
 @env_option
 @click.option(
@@ -57,8 +64,13 @@ def migrate(
     )
 
 
-@click.command()
-@click.argument("component")
+@click.command(
+    epilog=examples(
+        "releasectl rollback redis 1",
+        "releasectl rollback database 0 --env staging --yes",
+    ),
+)
+@click.argument("component", shell_complete=components)
 @click.argument("version")
 @env_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import env_option, options
+from releasectl.cli.context import env_option, examples, options
 from releasectl.cli.observe import publish_options
 from releasectl.observe.publish import Destinations
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl metrics --env prod",
+        "releasectl metrics --env prod --metrics-file /var/lib/node_exporter/releasectl.prom",
+        "releasectl metrics --env prod --pushgateway http://pushgateway:9091",
+    ),
+)
 @env_option
 @publish_options
 def metrics(env: str | None, publish: Destinations) -> int:

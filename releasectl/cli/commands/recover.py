@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, env_option, options
+from releasectl.cli.context import emit, env_option, examples, options
 from releasectl.cli.observe import observed, publish_options
 from releasectl.observe.publish import Destinations
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl status                      # shows the interrupted step",
+        "releasectl recover",
+        "releasectl recover --rollback --env staging",
+    ),
+)
 @env_option
 @click.option(
     "--rollback",

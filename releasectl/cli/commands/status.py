@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl status",
+        "releasectl status --env prod --format json | jq .dirty",
+    ),
+)
 @env_option
 @format_option("text", "json")
 def status(env: str | None, fmt: str | None) -> int:
