@@ -22,7 +22,14 @@ from releasectl.errors import TargetError
 from releasectl.targets.base import Failure
 from releasectl.targets.redis.target import RedisTarget
 from releasectl.util.deadline import Deadline
-from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
+from tests.redis_helpers import (
+    Keyspace,
+    make_target,
+    same_keyspace,
+    snapshot,
+    step,
+    write_migrations,
+)
 
 
 def cli(port: int, *args: str) -> str:
@@ -140,10 +147,12 @@ def nodes(cluster_ports: list[int]) -> Iterator[list[redis.Redis]]:
         client.close()
 
 
-def cluster_snapshot(nodes: list[redis.Redis]) -> dict[bytes, tuple[bytes, bytes, int]]:
-    merged: dict[bytes, tuple[bytes, bytes, int]] = {}
+def cluster_snapshot(nodes: list[redis.Redis]) -> Keyspace:
+    merged = Keyspace()
     for node in nodes:
-        merged.update(snapshot(node))
+        part = snapshot(node)
+        merged.taken = merged.taken or part.taken  # when the first shard was read
+        merged.update(part)
     return merged
 
 

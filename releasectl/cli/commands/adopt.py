@@ -7,13 +7,26 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import (
+    emit,
+    emit_json,
+    env_option,
+    examples,
+    format_option,
+    options,
+)
 
 if TYPE_CHECKING:
     from releasectl.adopt.run import ImportResult
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl baseline database 3 --env staging",
+        "releasectl baseline auth-service 1.3.0 --env prod",
+        "releasectl baseline redis 2 --force    # record 2 though the target says otherwise",
+    ),
+)
 @click.argument("component")
 @click.argument("version")
 @env_option
@@ -66,7 +79,13 @@ def baseline(
     return 0
 
 
-@click.command("import-legacy")
+@click.command(
+    "import-legacy",
+    epilog=examples(
+        "releasectl import-legacy ../platform --dry-run",
+        "releasectl import-legacy ../platform --env staging --type redis=redis --type database=sql",
+    ),
+)
 @click.argument("directory", type=click.Path(file_okay=False))
 @env_option
 @click.option("--dry-run", is_flag=True, help="Say what it would do; change nothing.")
