@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO
 
+from releasectl.engine import signals
+from releasectl.engine.failure import failure_error
 from releasectl.engine.journal import (
     Completed,
     entry,
@@ -21,6 +23,8 @@ from releasectl.engine.journal import (
     undo_completed,
     undo_step,
 )
+from releasectl.engine.lease import LEASE_LAPSED, lease_lapsed, record_processes, step_deadline
+from releasectl.engine.preflight import preflight
 from releasectl.engine.session import Session
 from releasectl.errors import (
     DeniedError,
@@ -48,7 +52,6 @@ from releasectl.planning.planner import has_changes, plan_digest
 from releasectl.state.base import Lock
 from releasectl.targets.base import Failure
 from releasectl.util import failpoints, timeutil
-from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import Migration
 
 KEEP_PLANS = 200
@@ -173,7 +176,7 @@ class Engine:
             session.target(component)
 
         result = ApplyResult(plan)
-        with session.lock(operation, lock_timeout) as lock:
+        with session.lock(operation, lock_timeout) as lock, signals.shielded():
             state = session.read_state()
             self._check_fresh(plan, state, migrations)
             if not has_changes(plan):
@@ -181,14 +184,16 @@ class Engine:
                 return result
             done: list[Completed] = []
             try:
+                preflight(session, plan, state)
                 for index, step in enumerate(plan.steps):
+                    signals.check()  # cancelled between steps: nothing is half done
                     before = state.components.get(step.component) if state else None
                     try:
                         state = self._run_step(
                             plan, index, step, migrations.get(index), state, lock, result
                         )
                     except ReleasectlError as failure:
-                        if not atomic or not done or self._dirty():
+                        if not atomic or not done or self._dirty() or lease_lapsed(failure):
                             raise
                         try:
                             undo_completed(session, lock, plan.digest, done, failure)
@@ -283,39 +288,48 @@ class Engine:
         target = session.target(step.component)
         output = ""
         failpoints.hit("before-step", index)
-        state = session.write_state(
-            state, lock, journal=entry(session, plan.digest, index, step, "backup")
-        )
         backup_id: str | None = None
         phase = "check"
+        timeout = self._timeout(migration)
         try:
+            # the pre-check changes nothing, so it runs before the journal: a step refused
+            # here leaves the recorded state (and its serial) as it was
             target.check(step, migration)
+            state = session.write_state(
+                state,
+                lock,
+                journal=entry(session, plan.digest, index, step, "backup", None, timeout),
+            )
             phase = "backup"
             if step.backup:
                 failpoints.hit("before-backup", index)
                 backup_id = self.take_backup(step.component, step, migration, plan)
                 failpoints.hit("after-backup", index)
             state = session.write_state(
-                state, lock, journal=entry(session, plan.digest, index, step, "run", backup_id)
+                state,
+                lock,
+                journal=entry(session, plan.digest, index, step, "run", backup_id, timeout),
             )
             phase = "run"
             failpoints.hit("before-run", index)
-            deadline = Deadline.after(self._timeout(migration))
-            output = target.run(step, migration, deadline)
+            session.on_process = record_processes(session, lock)
+            output = target.run(step, migration, step_deadline(lock, timeout))
             failpoints.hit("after-run", index)
             phase = "verify"  # a crash here rolls back, as during run: no journal write
-            target.verify(step, migration, Deadline.after(self._timeout(migration)))
+            target.verify(step, migration, step_deadline(lock, timeout))
             state = session.write_state(
                 state, lock, journal=entry(session, plan.digest, index, step, "record", backup_id)
             )
             failpoints.hit("before-record", index)
         except Exception as exc:  # every failure of a step is rolled back, then re-raised
+            session.on_process = None
             duration = time.monotonic() - started
             outcome = StepOutcome(index, step, "failed", duration, backup_id, error=str(exc))
             self._fail(plan, index, step, migration, state, lock, phase, exc, backup_id, outcome)
             result.outcomes.append(outcome)
             self.steps.step_finished(index, total, outcome)
-            raise self._failure_error(step, index, phase, exc, outcome) from exc
+            raise failure_error(self.env, step, index, phase, exc, outcome.rollback) from exc
+        session.on_process = None
         state = self._record(state, lock, step, migration, plan.digest)
         failpoints.hit("after-record", index)
         duration = time.monotonic() - started
@@ -387,7 +401,7 @@ class Engine:
         index: int,
         step: Step,
         migration: Migration | None,
-        state: State,
+        state: State | None,
         lock: Lock,
         phase: str,
         exc: BaseException,
@@ -408,9 +422,13 @@ class Engine:
             release=plan.release.to,
             error=f"{phase}: {exc}",
         )
-        if phase == "check":  # nothing ran: the pre-check refused
-            session.write_state(state, lock, journal=None)
+        if phase == "check":  # nothing ran, nothing was journaled: the pre-check refused
             return
+        assert state is not None  # the journal was written
+        if lease_lapsed(exc):  # no longer ours to undo: the journal stays for `recover`
+            outcome.rollback = "not rolled back: " + LEASE_LAPSED
+            return
+        session.on_process = record_processes(session, lock)  # a reverse script, say
         try:
             state, outcome.rollback = undo_step(
                 session,
@@ -427,26 +445,9 @@ class Engine:
             # the journal stays: the environment is dirty until `recover` succeeds
             outcome.rollback = f"rollback failed: {rollback_exc}"
             return
+        finally:
+            session.on_process = None
         session.write_state(state, lock, journal=None)
-
-    def _failure_error(
-        self, step: Step, index: int, phase: str, exc: BaseException, outcome: StepOutcome
-    ) -> ReleasectlError:
-        what = f"{step.component} {step.action} {step.from_} -> {step.to}"
-        if step.migration:
-            what += f" ({step.migration})"
-        text = f"step {index + 1} failed during {phase}: {what}: {exc}"
-        if outcome.rollback and outcome.rollback.startswith("rollback failed"):
-            text += (
-                f"\n{outcome.rollback}\nthe environment is dirty: fix the cause, then run "
-                f"`releasectl recover --env {self.env}`"
-            )
-        elif outcome.rollback:
-            text += f"\nrolled back: {outcome.rollback}; recorded state is unchanged"
-        if isinstance(exc, ReleasectlError) and exc.exit_code != 1 and phase == "check":
-            exc.message = text
-            return exc
-        return MigrationFailed(text)
 
     def _record(
         self, state: State, lock: Lock, step: Step, migration: Migration | None, digest: str

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from releasectl.errors import InputError, Location, LockHeldError, StaleError, TargetError
 from releasectl.models.state import State
-from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state
+from releasectl.state.base import RENEW_DEADLINE, HeldLock, Lock, LockInfo, parse_state
 
 if TYPE_CHECKING:
     from releasectl.models.workspace import StateConfig
@@ -65,10 +65,18 @@ def _now() -> datetime:
 class LeaseLock(HeldLock):
     """A held Lease; renewed in the background until released."""
 
-    def __init__(self, backend: KubernetesBackend, info: LockInfo, ttl: float) -> None:
+    def __init__(
+        self,
+        backend: KubernetesBackend,
+        info: LockInfo,
+        ttl: float,
+        taken_at: float | None = None,
+    ) -> None:
         self.backend = backend
         self.info = info
         self.duration = max(1, math.ceil(ttl))
+        # the last renewal the API server confirmed, timed from when it was sent
+        self.renewed_at = time.monotonic() if taken_at is None else taken_at
         self.lost = False
         self.taken_over: LockInfo | None = None
         self._stop = threading.Event()
@@ -77,16 +85,29 @@ class LeaseLock(HeldLock):
         )
         self._thread.start()
 
+    def valid_until(self) -> float | None:
+        """The last confirmed renewal plus RENEW_DEADLINE of the lease duration: the engine
+        stops a step that reaches it, before the Lease can expire and be taken."""
+        if self.lost:
+            return self.renewed_at
+        return self.renewed_at + RENEW_DEADLINE * self.duration
+
     def _renew_loop(self) -> None:
-        interval = max(self.duration / 3, 0.2)
-        while not self._stop.wait(interval):
+        interval = max(self.duration / 4, 0.2)
+        wait = interval
+        while not self._stop.wait(wait):
+            sent = time.monotonic()
             try:
                 renewed = self.backend._renew(self.info.id, self.duration)
-            except TargetError:  # a blip: try again next round; check() tells the truth
+            except TargetError:  # a blip: try again soon; valid_until() stops the step in time
+                wait = max(interval / 4, 0.05)
                 continue
-            if not renewed:
+            if renewed is False:
                 self.lost = True
                 return
+            if renewed:
+                self.renewed_at = sent
+            wait = interval
 
     def check(self) -> None:
         lease = self.backend._lease()
@@ -190,6 +211,10 @@ class KubernetesBackend:
         where = f"ConfigMap {self.namespace}/{self.name}"
         return where + (f" (context {self.settings.context})" if self.settings.context else "")
 
+    def describe_history(self) -> str:
+        where = f"ConfigMaps {self.namespace}/{self.name}-history-*"
+        return where + (f" (context {self.settings.context})" if self.settings.context else "")
+
     def _meta(self, name: str, **extra: Any) -> Obj:
         from releasectl.clients.kubernetes import MANAGED_BY, MANAGED_BY_LABEL
 
@@ -253,6 +278,30 @@ class KubernetesBackend:
                 f"{state.serial} (resourceVersion conflict on {self.describe()})"
             ) from None
 
+    def rewrite(self, state: State) -> bool:
+        from releasectl.clients.kubernetes import KubeConflict, replace_object
+
+        live = self._get("ConfigMap", self.name)
+        old = None if live is None else self._parse(live)
+        if old is None or (old.lineage, old.serial) != (state.lineage, state.serial):
+            return False
+        assert live is not None
+        text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                **self._meta(self.name),
+                "resourceVersion": live["metadata"]["resourceVersion"],
+            },
+            "data": {STATE_KEY: text},
+        }
+        try:
+            replace_object(self.client, body, self.namespace)
+        except KubeConflict:
+            return False
+        return True
+
     # --- lock ---------------------------------------------------------------------------
 
     def _lease(self) -> Obj | None:
@@ -281,6 +330,7 @@ class KubernetesBackend:
         deadline = time.monotonic() + timeout
         duration = max(1, math.ceil(ttl))
         while True:
+            sent = time.monotonic()  # before the lease is read: a conservative renewal time
             lease = self._lease()
             now = _now()
             if lease is None:
@@ -293,7 +343,7 @@ class KubernetesBackend:
                     )
                 except KubeConflict:
                     continue  # someone created it first: look again
-                return LeaseLock(self, mine, ttl)
+                return LeaseLock(self, mine, ttl, taken_at=sent)
             holder = _holder(lease)
             if holder is None or _expired(lease, now):
                 previous = _lock_info(lease) if holder is not None else None
@@ -305,7 +355,7 @@ class KubernetesBackend:
                     replace_object(self.client, body, self.namespace)
                 except KubeConflict:
                     continue  # another runner took it first
-                lock = LeaseLock(self, mine, ttl)
+                lock = LeaseLock(self, mine, ttl, taken_at=sent)
                 lock.taken_over = previous
                 return lock
             if time.monotonic() >= deadline:
@@ -314,8 +364,9 @@ class KubernetesBackend:
                 )
             time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
 
-    def _renew(self, lock_id: str, duration: int) -> bool:
-        """Move renewTime forward if the Lease is still ours; False if it is not."""
+    def _renew(self, lock_id: str, duration: int) -> bool | None:
+        """Move renewTime forward if the Lease is still ours; False if it is not, None if
+        others kept writing it (contention, not loss: the next round decides)."""
         from releasectl.clients.kubernetes import KubeConflict, replace_object
 
         for _attempt in range(3):
@@ -329,7 +380,7 @@ class KubernetesBackend:
             except KubeConflict:
                 continue
             return True
-        return True  # contention, not loss: the next round or check() decides
+        return None
 
     def _release(self, lock_id: str) -> None:
         from releasectl.clients.kubernetes import KubeConflict, replace_object

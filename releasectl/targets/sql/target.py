@@ -22,6 +22,7 @@ from releasectl.targets.sql import history
 from releasectl.targets.sql.checks import HISTORY_TABLE, parse_checked, read_part
 from releasectl.targets.sql.frames import FORMAT, FrameReader
 from releasectl.targets.sql.script import Script
+from releasectl.util import failpoints
 from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
@@ -197,6 +198,7 @@ class SqlTarget(BaseTarget):
                 self._bookkeeping(migration, direction, from_, to, deadline)
                 self._statements(script, migration, part, deadline)
                 self._record(migration, direction, to, started)
+                deadline.check(f"{migration.rel}/{part}: commit")  # a lost lease: no commit
                 db.commit()
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -270,6 +272,7 @@ class SqlTarget(BaseTarget):
         db = self.db
         where = f"{migration.rel}/{part}"
         for statement in script.statements:
+            failpoints.hit("in-run")
             deadline.check(f"{where}:{statement.line}")
             db.limit(deadline)
             try:
