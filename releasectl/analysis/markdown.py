@@ -250,37 +250,54 @@ def _headline(analysis: Analysis | None, rehearsal: Rehearsal | None) -> list[st
     return lines
 
 
-def changes_section(
+def section_parts(
     analysis: Analysis | None, rehearsal: Rehearsal | None, limit: int = 20_000
-) -> str:
-    """The section, at most `limit` characters (see the module's docstring)."""
-    if analysis is None and rehearsal is None:
-        return ""
-    head = [f"#### {TITLE}", "", *_headline(analysis, rehearsal), ""]
+) -> tuple[str, list[str], list[str]]:
+    """(title, headline lines, item lines) of the section, the items already cut so that
+    headline and items together stay under `limit` characters; a renderer that cuts sections
+    itself (cli/markdown.py's `Section`) keeps the headline whole and may cut items further."""
+    head = [*_headline(analysis, rehearsal), ""]
     groups = change_groups(analysis, rehearsal)
     shown = {id(g): len(g.lines) for g in groups}
+    budget = limit - _size(head) - len(f"#### {TITLE}") - 2
     while True:
-        body = _render(head, groups, shown)
-        if len(body) <= limit:
-            return body
+        items = _items(groups, shown)
+        if _size(items) <= budget:
+            return TITLE, head, items
         # shrink the least important group that still shows something
         candidates = [g for g in groups if shown[id(g)] > 0]
         if not candidates:
-            note = "\n_(cut to fit the comment)_\n"
-            return body[: max(0, limit - len(note))] + note
+            return TITLE, head, []
         worst = max(candidates, key=lambda g: (g.priority, shown[id(g)]))
         shown[id(worst)] = shown[id(worst)] // 2 if shown[id(worst)] > 1 else 0
 
 
-def _render(head: list[str], groups: list[Group], shown: dict[int, int]) -> str:
-    out = list(head)
+def changes_section(
+    analysis: Analysis | None, rehearsal: Rehearsal | None, limit: int = 20_000
+) -> str:
+    """The section as Markdown on its own, at most `limit` characters."""
+    if analysis is None and rehearsal is None:
+        return ""
+    title, head, items = section_parts(analysis, rehearsal, limit)
+    body = "\n".join([f"#### {title}", "", *head, *items]) + "\n"
+    if len(body) > limit:  # a headline alone larger than the limit: never in practice
+        note = "\n_(cut to fit the comment)_\n"
+        return body[: max(0, limit - len(note))] + note
+    return body
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _items(groups: list[Group], shown: dict[int, int]) -> list[str]:
+    out: list[str] = []
     for group in sorted(groups, key=lambda g: g.priority):
         keep = shown[id(group)]
         out.append(f"**{group.title}**")
-        out.append("")
         out.extend(group.lines[:keep])
         left = len(group.lines) - keep
         if left:
             out.append(f"- _… and {left} more: {FULL}_")
         out.append("")
-    return "\n".join(out) + "\n"
+    return out
