@@ -78,7 +78,7 @@ def diff_objects(
         elif key not in new:
             changes.append(ObjectChange(change="pruned", **common))
         else:
-            secret = is_secret(old[key]) or is_secret(new[key])
+            secret = _secret(old[key]) or _secret(new[key])
             fields = list(_diff(old[key], new[key], "", secret))
             if fields:
                 if len(fields) > MAX_FIELDS:
@@ -116,3 +116,8 @@ def _show(value: Any, masked: bool) -> str:
         return MASK
     flat = " ".join(text.split())
     return flat if len(flat) <= VALUE_CHARS else flat[: VALUE_CHARS - 3] + "..."
+
+
+def _secret(body: Any) -> bool:
+    """A Secret, whatever its apiVersion says: its values are never shown."""
+    return is_secret(body) or (isinstance(body, dict) and body.get("kind") == "Secret")

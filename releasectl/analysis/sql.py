@@ -141,12 +141,13 @@ def _rules(tree: Any, dialect: str, created: set[str]) -> Iterator[tuple[str, Se
     if isinstance(tree, exp.Alter):
         table = _table_name(tree.this)
         fresh = table in created
+        not_valid = bool(tree.args.get("not_valid"))
         for action in tree.args.get("actions") or []:
-            yield from _alter_rules(action, table, pg, fresh)
+            yield from _alter_rules(action, table, pg, fresh, not_valid)
 
 
 def _alter_rules(
-    action: Any, table: str, pg: bool, fresh: bool
+    action: Any, table: str, pg: bool, fresh: bool, not_valid: bool
 ) -> Iterator[tuple[str, Severity, str]]:
     from sqlglot import exp
 
@@ -205,7 +206,7 @@ def _alter_rules(
         )
     elif isinstance(action, exp.AddConstraint) and pg and not fresh:
         text = action.sql(dialect="postgres").upper()
-        if "NOT VALID" in text:
+        if not_valid or "NOT VALID" in text:
             return
         if "FOREIGN KEY" in text:
             yield (

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
+import re
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -217,17 +220,23 @@ def open_copy(request: Request) -> RedisCopy:
     ctx = _context(
         real, RedisSettings(url=f"{EMBEDDED_SCHEME}{copy_path}", scan_count=settings.scan_count)
     )
-    server = EmbeddedServer.acquire(copy_path)
+    source = open_target(source_ctx) if source_ctx is not None else None
+    try:
+        binary = copy_binary(_version(source)) if source is not None else None
+        server = EmbeddedServer.acquire(copy_path, binary=binary)
+    except BaseException:
+        if source is not None:
+            source.close()
+        raise
     copy = RedisCopy(
         ctx,
         CopyInfo(component=real.component, type=real.type, kind="embedded Redis", made=True),
         server,
     )
+    copy.source = source
     try:
         copy.count_limit = request.limits.max_keys
         target = open_target(ctx)
-        source = open_target(source_ctx) if source_ctx is not None else None
-        copy.source = source
         keys = size = 0
         patterns: list[str] = []
         try:
@@ -271,6 +280,54 @@ def open_copy(request: Request) -> RedisCopy:
         copy.close()
         raise
     return copy
+
+
+def _version(source: Target) -> tuple[int, ...]:
+    """The version of the Redis the snapshot comes from (its DUMPs load only into one as new)."""
+    from releasectl.targets.redis.target import RedisTarget
+
+    assert isinstance(source, RedisTarget)
+    import redis as redis_py
+
+    try:
+        info = source.endpoint.shards().clients[0].info("server")
+    except (redis_py.RedisError, OSError) as exc:
+        raise source.endpoint.error("cannot read the server's version", exc) from exc
+    return _parse_version(str(info.get("redis_version", "0")))
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+@functools.cache
+def _binary_version(binary: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except OSError:
+        return ()
+    found = re.search(r"v=(\d+(?:\.\d+)*)", out)
+    return _parse_version(found.group(1)) if found else ()
+
+
+def copy_binary(source: tuple[int, ...]) -> str | None:
+    """A redis-server at least as new as the source (None: the embedded default will do)."""
+    from releasectl.clients.redis_embedded import server_binary
+
+    default = server_binary()
+    if _binary_version(default) >= source:
+        return None
+    found = shutil.which("redis-server")
+    if found is not None and _binary_version(found) >= source:
+        return found
+    shown = ".".join(map(str, source))
+    raise NotRehearsed(
+        f"the target runs Redis {shown}, and no redis-server here is as new (the embedded one "
+        f"is {'.'.join(map(str, _binary_version(default)))}): its DUMPs cannot be loaded; put "
+        "a newer redis-server on PATH"
+    )
 
 
 def _context(real: TargetContext, settings: RedisSettings) -> TargetContext:
