@@ -242,8 +242,8 @@ def _batches(
                             "context": context,
                         }
                     )
-        yield Batch(source, entities, requests)
-        # each test with its own context and entities, unless the cross product had it
+        alone: list[Batch] = []
+        # each test with its own context (and entities), unless the cross product had it
         for suite in suites:
             for test in suite.spec.tests:
                 request = {
@@ -252,15 +252,22 @@ def _batches(
                     "resource": parse_uid(test.resource),
                     "context": {**suite.spec.context, **test.context},
                 }
-                key = tuple(uid_text(request[k]) for k in ("principal", "action", "resource"))
-                if not test.entities and test.context == {} and key in seen:
-                    continue
-                extra = [entity_json(e) for e in test.entities]
-                yield Batch(
-                    f"{suite.display} ({test.name})",
-                    _merged_entities([*entities, *extra]),
-                    [request],
+                key = (
+                    uid_text(request["principal"]),
+                    uid_text(request["action"]),
+                    uid_text(request["resource"]),
                 )
+                if test.entities:
+                    extra = [entity_json(e) for e in test.entities]
+                    entities_of_test = _merged_entities([*entities, *extra])
+                    alone.append(
+                        Batch(f"{suite.display} ({test.name})", entities_of_test, [request])
+                    )
+                elif test.context or key not in seen:
+                    seen.add(key)
+                    requests.append(request)
+        yield Batch(source, entities, requests)
+        yield from alone
 
 
 def _merged_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
