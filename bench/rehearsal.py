@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                         entry[f"copy {copy['component']}"] = copy["seconds"]
                     parts.append(entry)
     load = os.getloadavg()
-    print(f"load average before/after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"load average at the end (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(
         f"{args.runs} runs each, interleaved, example workspace"
         + (" with the planted changes" if args.planted else "")
