@@ -174,3 +174,12 @@ def test_monitor_lines_are_parsed_with_redis_escapes() -> None:
     assert parse_monitor(line) == ("unix:/tmp/r.sock", [b"SET", b'a"b\n\x01', b"v v"])
     assert parse_monitor(b'1.2 [0 lua] "del" "zz"') == ("lua", [b"del", b"zz"])
     assert parse_monitor(b"OK") is None
+
+
+def test_a_bad_limit_is_an_error_naming_its_place(tmp_path: Path) -> None:
+    root = workspace(tmp_path / "ws", "redis://127.0.0.1:1/0", rehearsal={"max_keys": -1})
+    result = run_cli("plan", "--rehearse", cwd=root)
+    assert result.code == 1, result
+    assert "releasectl.yaml:" in result.err
+    assert "environments.local.rehearsal.max_keys" in result.err
+    assert "greater than or equal to 0" in result.err
