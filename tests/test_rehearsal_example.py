@@ -63,8 +63,10 @@ def test_example_rehearses_every_step_and_rolls_back_exactly(example: Path) -> N
     assert result.code == 0, result
     assert real_targets(example) == before
     comment = result.out
-    assert "#### What this changes" in comment
-    assert comment.index("#### What this changes") < comment.index("| # | component")
+    assert "<details open><summary>What this changes</summary>" in comment
+    assert comment.index("<summary>What this changes</summary>") < comment.index(
+        "<summary>Steps (4)</summary>"
+    )
     assert "every step ran, verified and rolled back exactly on a copy" in comment
     for name in ("config", "policy-service", "redis", "auth-service"):
         assert f"`{name}`" in comment
@@ -160,7 +162,9 @@ def test_planted_destructive_changes_are_called_out(example: Path) -> None:
     assert "the rehearsal failed" in result.err
     comment = result.out
     assert real_targets(example) == before
-    section = comment[comment.index("#### What this changes") : comment.index("| # | component")]
+    section = comment[
+        comment.index("<summary>What this changes</summary>") : comment.index("<summary>Steps (")
+    ]
     # the DROP COLUMN, with its file and line, and the values it loses on the copy
     assert (
         "`migrations/database/0002_drop_password/up.sql:2` **ban-drop-column**: drops column "

@@ -300,4 +300,4 @@ def _items(groups: list[Group], shown: dict[int, int]) -> list[str]:
         if left:
             out.append(f"- _… and {left} more: {FULL}_")
         out.append("")
-    return out
+    return out[:-1] if out and out[-1] == "" else out

@@ -283,7 +283,7 @@ def _postgres_copy(request: Request, settings: SqlSettings) -> SqlCopy:
         CopyInfo(
             component=real.component,
             type=real.type,
-            kind="temporary PostgreSQL database",
+            kind=f"temporary PostgreSQL database {name}",
             made=True,
             scope=[display(k) for k in keys],
             items=items,
