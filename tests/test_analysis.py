@@ -314,3 +314,42 @@ def test_the_section_escapes_table_and_html_characters() -> None:
     )
     text = changes_section(analysis, None)
     assert '``Env::"a\\|b<c>`d"``' in text
+
+
+def test_the_section_in_the_pr_comment_leaves_room_for_the_steps() -> None:
+    from releasectl.analysis.markdown import section_parts
+    from releasectl.cli.markdown import LIMIT, PlanFacts, Section, plan_part, render
+    from releasectl.models.plan import Plan
+
+    steps = [
+        {
+            "component": "redis",
+            "type": "redis",
+            "action": "up",
+            "from": i,
+            "to": i + 1,
+            "migration": f"{i + 1:04d}_step",
+            "backup": True,
+        }
+        for i in range(3_000)
+    ]
+    plan = Plan.model_validate(
+        {
+            "env": "prod",
+            "digest": "d" * 64,
+            "release": {"from": "1.0.0", "to": "2.0.0"},
+            "state": {"lineage": "l", "serial": 3},
+            "steps": steps,
+            "rollback": [],
+        }
+    )
+    title, head, items = section_parts(big_analysis(2_000), None, 20_000)
+    assert sum(len(line) + 1 for line in [*head, *items]) <= 20_000
+    section = Section(title, tuple(items), head=tuple(head), unit="lines", priority=5, open=True)
+    comment = render([plan_part(PlanFacts(plan, sections_before_steps=[section]))])
+    assert len(comment) < LIMIT
+    assert comment.index("<summary>What this changes</summary>") < comment.index(
+        "<summary>Steps (3000)</summary>"
+    )
+    assert ":boom: **2,000** destructive SQL statement(s)" in comment
+    assert comment.count("| `redis` | up |") > 100  # the steps keep their share

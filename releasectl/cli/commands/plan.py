@@ -193,9 +193,10 @@ def _plan_one(
         analysis = analyze(workspace, env_name, the_plan, rehearsal) if checks.analyze else None
         the_plan = the_plan.model_copy(update={"analysis": analysis, "rehearsal": rehearsal})
         title, head, items = section_parts(analysis, rehearsal, CHANGES_LIMIT)
-        sections.append(
-            Section(title, tuple(items), head=tuple(head), unit="lines", priority=5, open=True)
-        )
+        if items:  # an analysis that found nothing adds nothing to the comment
+            sections.append(
+                Section(title, tuple(items), head=tuple(head), unit="lines", priority=5, open=True)
+            )
     if out:
         atomic_write(Path(out), _json(the_plan) + "\n")
     drift = [d.describe(workspace) for d in find_drift(workspace, state)]
