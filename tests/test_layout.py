@@ -23,6 +23,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("targets and state", {"targets", "state"}),
     ("authorization", {"authz"}),
     ("planning", {"planning"}),
+    ("analysis and rehearsal", {"analysis", "rehearsal"}),
     ("releases", {"release"}),
     ("engine", {"engine"}),
     ("adoption", {"adopt"}),

@@ -59,8 +59,9 @@ class EmbeddedServer:
     _lock = threading.Lock()
     _running: dict[Path, EmbeddedServer] = {}
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, binary: str | None = None) -> None:
         self.path = path
+        self.binary = binary
         self.users = 0
         self.tmpdir = Path(tempfile.mkdtemp(prefix="releasectl-redis-"))
         self.socket = self.tmpdir / "redis.sock"
@@ -69,12 +70,14 @@ class EmbeddedServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def acquire(cls, path: Path) -> EmbeddedServer:
+    def acquire(cls, path: Path, *, binary: str | None = None) -> EmbeddedServer:
+        """The server of `path`, started if needed (`binary`: which redis-server to start,
+        default `server_binary()`; a server already running is shared whatever its binary)."""
         path = path.resolve()
         with cls._lock:
             server = cls._running.get(path)
             if server is None:
-                server = cls(path)
+                server = cls(path, binary)
                 try:
                     server._start()
                 except BaseException:
@@ -100,7 +103,7 @@ class EmbeddedServer:
         self._stop_orphan()
         log = self.tmpdir / "redis.log"
         args = [
-            server_binary(),
+            self.binary or server_binary(),
             "--port", "0",
             "--unixsocket", str(self.socket),
             "--unixsocketperm", "700",

@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from releasectl.models.analysis import Analysis
 from releasectl.models.base import Model
+from releasectl.models.rehearsal import Rehearsal
 
 Action = Literal["up", "down", "deploy"]
 
@@ -63,6 +65,15 @@ class Plan(Model):
     )
     warnings: list[str] = Field(
         default_factory=list, description="What a reviewer should know: drift, promotion, ..."
+    )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="What the plan changes (`plan --analyze`); not part of the digest.",
+    )
+    rehearsal: Rehearsal | None = Field(
+        default=None,
+        description="The plan run on copies of the targets (`plan --rehearse`); not part of the "
+        "digest.",
     )
 
     @property

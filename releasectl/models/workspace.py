@@ -193,6 +193,28 @@ class HistoryConfig(Model):
     )
 
 
+class RehearsalConfig(Model):
+    """Bounds of the throwaway copies `plan --rehearse` makes (docs/rehearsal.md)."""
+
+    max_keys: int = Field(
+        default=100_000, ge=0, description="Redis keys a step's scope may hold to be copied."
+    )
+    max_rows: int = Field(
+        default=1_000_000, ge=0, description="SQL rows the copied tables may hold."
+    )
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Bytes of a component's snapshot (a Redis scope, a SQLite file, a "
+        "PostgreSQL scope, a directory).",
+    )
+    postgres_url: str | None = Field(
+        default=None,
+        description="PostgreSQL server where the temporary database is created (${VAR} "
+        "allowed); default: the target's own server.",
+    )
+
+
 class Environment(Model):
     description: str | None = Field(default=None, description="What the environment is.")
     release: SemVer | None = Field(
@@ -214,6 +236,9 @@ class Environment(Model):
     )
     history: HistoryConfig = Field(
         default_factory=HistoryConfig, description="Whether the history is signed, and the key."
+    )
+    rehearsal: RehearsalConfig = Field(
+        default_factory=RehearsalConfig, description="Bounds of plan --rehearse's copies."
     )
     approvals_env: str = Field(
         default="RELEASECTL_APPROVALS",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from releasectl.cli.context import Options
     from releasectl.cli.markdown import PlanFacts
     from releasectl.errors import ReleasectlError
+    from releasectl.models.plan import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class _Outcome:
         "> comment.md",
         "releasectl plan --format json | jq '.steps | length'",
         "releasectl plan --detailed-exitcode   # 0 no changes, 2 changes, 1 error",
+        "releasectl plan --rehearse --format markdown   # rehearsed on copies of the targets",
     )
 )
 @click.option(
@@ -63,6 +65,18 @@ class _Outcome:
     help="Exit 2 when the plan has changes, 0 when it has none.",
 )
 @click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
+@click.option(
+    "--rehearse",
+    is_flag=True,
+    help="Run the steps, their verify parts and the rollback on throwaway copies of the "
+    "targets (never the real ones); exit 1 if a step or its rollback fails there.",
+)
+@click.option(
+    "--analyze/--no-analyze",
+    default=None,
+    help="List destructive SQL, data deleted, operations outside a scope, objects pruned and "
+    "access gained or lost (default: on for --format markdown and with --rehearse).",
+)
 def plan(
     envs: tuple[str, ...],
     release: str | None,
@@ -70,12 +84,17 @@ def plan(
     fmt: str | None,
     detailed_exitcode: bool,
     allow_breaking: bool,
+    rehearse: bool,
+    analyze: bool | None,
 ) -> int:
     """Show the ordered steps from the environment's recorded state to a release.
 
     `--format markdown` is a pull-request comment: a hidden marker per environment, a summary
     that is never cut, the steps and the rollback, always under 65,536 characters. A plan that
     cannot be made still gives a comment with the error (and the error's exit code).
+
+    `--rehearse` and `--analyze` add what the plan changes (docs/rehearsal.md): in the
+    comment above the steps, in JSON under `analysis` and `rehearsal`.
     """
     from releasectl.errors import ReleasectlError, bundle
     from releasectl.planning.planner import has_changes
@@ -86,10 +105,11 @@ def plan(
     if out and len(names) > 1 and "{env}" not in out:
         raise click.UsageError("with several --env, --out needs {env} in its name: plan-{env}.json")
     outcomes: list[_Outcome] = []
+    checks = _Checks(rehearse, fmt == "markdown" or rehearse if analyze is None else analyze)
     for name in names:
         target = out.replace("{env}", name) if out else None
         try:
-            facts = _plan_one(opts, name, release, allow_breaking, target)
+            facts = _plan_one(opts, name, release, allow_breaking, target, checks)
         except ReleasectlError as exc:
             if fmt == "json":
                 raise  # the error document alone: stdout stays one JSON value
@@ -98,7 +118,7 @@ def plan(
             outcomes.append(_Outcome(name, facts=facts))
     plans = [o.facts.plan for o in outcomes if o.facts is not None]
     if fmt == "json":
-        texts = [p.model_dump_json(by_alias=True, indent=2) for p in plans]
+        texts = [_json(p) for p in plans]
         emit(texts[0] if len(texts) == 1 else "[\n" + ",\n".join(texts) + "\n]")
     elif fmt == "markdown":
         emit(_markdown(outcomes))
@@ -107,13 +127,47 @@ def plan(
     errors = [o.error for o in outcomes if o.error is not None]
     if errors:
         raise bundle(errors)
+    failed = [
+        f"{p.env}: step {s.index} ({s.component}): "
+        + (s.error or s.rollback_error or f"rollback {s.rollback}")
+        for p in plans
+        if p.rehearsal is not None and p.rehearsal.verdict == "failed"
+        for s in p.rehearsal.steps
+        if s.status == "failed"
+    ]
+    if failed:
+        emit("error: the rehearsal failed: " + "; ".join(failed), err=True)
+        return 1
     return 2 if detailed_exitcode and any(has_changes(p) for p in plans) else 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Checks:
+    rehearse: bool
+    analyze: bool
+
+
+# The "What this changes" section's share of a PR comment (GitHub takes 65,536 characters)
+CHANGES_LIMIT = 20_000
+
+
+def _json(plan: Plan) -> str:
+    """The plan document; without --analyze/--rehearse, exactly the keys DESIGN.md names."""
+    unset = {k for k in ("analysis", "rehearsal") if getattr(plan, k) is None}
+    # pydantic-core writes the JSON: 100,000 steps in 0.3 s where dumping them to dicts
+    # and through json.dump takes seconds (docs/performance.md)
+    return plan.model_dump_json(by_alias=True, indent=2, exclude=unset)
+
+
 def _plan_one(
-    opts: Options, env_name: str, release: str | None, allow_breaking: bool, out: str | None
+    opts: Options,
+    env_name: str,
+    release: str | None,
+    allow_breaking: bool,
+    out: str | None,
+    checks: _Checks,
 ) -> PlanFacts:
-    from releasectl.cli.markdown import PlanFacts
+    from releasectl.cli.markdown import PlanFacts, Section
     from releasectl.engine.promotion import promotion_problem
     from releasectl.planning.build import release_plan
     from releasectl.planning.drift import find_drift
@@ -127,12 +181,28 @@ def _plan_one(
     problem = promotion_problem(workspace, env_name, the_plan)
     if problem:
         the_plan = the_plan.model_copy(update={"warnings": [*the_plan.warnings, problem]})
+    sections: list[Section] = []
+    if checks.rehearse or checks.analyze:
+        import os
+
+        from releasectl.analysis.base import analyze
+        from releasectl.analysis.markdown import section_parts
+        from releasectl.rehearsal.run import rehearse
+
+        rehearsal = rehearse(workspace, env_name, the_plan, os.environ) if checks.rehearse else None
+        analysis = analyze(workspace, env_name, the_plan, rehearsal) if checks.analyze else None
+        the_plan = the_plan.model_copy(update={"analysis": analysis, "rehearsal": rehearsal})
+        title, head, items = section_parts(analysis, rehearsal, CHANGES_LIMIT)
+        if items:  # an analysis that found nothing adds nothing to the comment
+            sections.append(
+                Section(title, tuple(items), head=tuple(head), unit="lines", priority=5, open=True)
+            )
     if out:
-        # pydantic-core writes the JSON: 100,000 steps in 0.3 s where dumping them to dicts
-        # and through json.dump takes seconds (docs/performance.md)
-        atomic_write(Path(out), the_plan.model_dump_json(by_alias=True, indent=2) + "\n")
+        atomic_write(Path(out), _json(the_plan) + "\n")
     drift = [d.describe(workspace) for d in find_drift(workspace, state)]
-    return PlanFacts(the_plan, drift=drift, promotion=problem, full_plan=out)
+    return PlanFacts(
+        the_plan, drift=drift, promotion=problem, full_plan=out, sections_before_steps=sections
+    )
 
 
 def _markdown(outcomes: list[_Outcome]) -> str:
@@ -161,6 +231,7 @@ def _markdown(outcomes: list[_Outcome]) -> str:
 
 
 def _text(outcomes: list[_Outcome]) -> None:
+    from releasectl.analysis.text import changes_text
     from releasectl.cli import render
 
     shown = 0
@@ -171,6 +242,9 @@ def _text(outcomes: list[_Outcome]) -> None:
             emit("")
         shown += 1
         emit(render.plan_text(outcome.facts.plan))
+        extra = changes_text(outcome.facts.plan.analysis, outcome.facts.plan.rehearsal)
+        if extra:
+            emit("\n" + extra)
         if outcome.facts.full_plan:
             path = outcome.facts.full_plan
             emit(f"Saved the plan to {path}; apply it with `releasectl apply {path}`.")
