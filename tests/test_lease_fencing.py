@@ -72,7 +72,7 @@ def redis_workspace(root: Path, url: str) -> Path:
         targets={"cache": {"url": url}},
         env={
             "state": {"backend": "redis", "url": url, "key_prefix": PREFIX},
-            "lock": {"ttl": 1.5},
+            "lock": {"ttl": 3.0},
         },
         releases={"1.0.0": {"cache": 1}},
         migrations={

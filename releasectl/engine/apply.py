@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from releasectl.engine import signals
-from releasectl.engine.failure import failure_error
+from releasectl.engine.failure import failure_error, unrecorded
 from releasectl.engine.journal import (
     Completed,
     entry,
@@ -313,10 +313,14 @@ class Engine:
             phase = "run"
             failpoints.hit("before-run", index)
             session.on_process = record_processes(session, lock)
-            output = target.run(step, migration, step_deadline(lock, timeout))
+            deadline = step_deadline(lock, timeout)
+            deadline.check(f"step {index + 1}")  # a holder that froze before it ran stops here
+            output = target.run(step, migration, deadline)
             failpoints.hit("after-run", index)
             phase = "verify"  # a crash here rolls back, as during run: no journal write
-            target.verify(step, migration, step_deadline(lock, timeout))
+            deadline = step_deadline(lock, timeout)
+            deadline.check(f"step {index + 1}")
+            target.verify(step, migration, deadline)
             state = session.write_state(
                 state, lock, journal=entry(session, plan.digest, index, step, "record", backup_id)
             )
@@ -330,7 +334,10 @@ class Engine:
             self.steps.step_finished(index, total, outcome)
             raise failure_error(self.env, step, index, phase, exc, outcome.rollback) from exc
         session.on_process = None
-        state = self._record(state, lock, step, migration, plan.digest)
+        try:
+            state = self._record(state, lock, step, migration, plan.digest)
+        except Exception as exc:  # ran and verified, not recorded: `recover` records it
+            raise unrecorded(self.env, index, step, exc) from exc
         failpoints.hit("after-record", index)
         duration = time.monotonic() - started
         outcome = StepOutcome(index, step, "success", duration, backup_id, output=output or None)
@@ -453,6 +460,7 @@ class Engine:
         self, state: State, lock: Lock, step: Step, migration: Migration | None, digest: str
     ) -> State:
         """The step's new version and applied migration, with the journal cleared: one write."""
+        failpoints.hit("record")  # the fault suite: a state write failing after the target changed
         return self.session.write_state(
             state,
             lock,

@@ -36,3 +36,16 @@ def failure_error(
     if cancelled is not None:
         return signals.Cancelled(cancelled, text)
     return MigrationFailed(text)
+
+
+def unrecorded(env: str, index: int, step: Step, exc: BaseException) -> ReleasectlError:
+    """The step ran and verified, but recording it failed (the state backend refused or could
+    not be written): the journal still says so, and `recover` rolls the step forward."""
+    text = (
+        f"step {index + 1} ({step.component} {step.action} {step.from_} -> {step.to}) ran and "
+        f"verified, but recording it failed: {exc}\nthe environment is dirty: `releasectl "
+        f"recover --env {env}` records the step (or `recover --rollback` undoes it)"
+    )
+    if isinstance(exc, LockHeldError):
+        return LockHeldError(text)
+    return MigrationFailed(text)

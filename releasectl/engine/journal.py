@@ -105,9 +105,14 @@ def undo_step(
 ) -> tuple[State, str]:
     """Roll `step` back through its target. Returns the state (still carrying the rollback
     journal entry: the caller clears it with whatever else it records) and what was done."""
-    state = session.write_state(
-        state, lock, journal=entry(session, plan, index, step, "rollback", backup_id)
-    )
+    # the rollback entry keeps the step's process group, so a crash during the rollback
+    # still tells `recover` that the step's script had started (and which group to end)
+    current = session.read_state()
+    ran = current.journal if current is not None else None
+    journal = entry(session, plan, index, step, "rollback", backup_id)
+    if ran is not None and ran.pgid is not None:
+        journal = journal.model_copy(update={"pgid": ran.pgid, "run_id": ran.run_id})
+    state = session.write_state(state, lock, journal=journal)
     failpoints.hit("in-rollback", index)
     started = time.monotonic()
     fields = {
@@ -245,7 +250,13 @@ def recover(session: Session, *, force_back: bool = False, force: bool = False) 
                     step=step,
                     migration=migration,
                     backup_id=journal.backup_id,
-                    failure=Failure("crash", RuntimeError("interrupted")),
+                    failure=Failure(
+                        "crash",
+                        RuntimeError("interrupted"),
+                        # a script step runs behind a gate that opens only once its group is
+                        # journaled: no group recorded, no script ran
+                        started=journal.pgid is not None if step.type == "script" else None,
+                    ),
                 )
                 session.write_state(state, lock, journal=None)
                 done = f"rolled back: {said}"

@@ -61,9 +61,11 @@ def step_deadline(lock: Lock, seconds: float | None) -> Deadline:
 def lease_lapsed(exc: BaseException) -> bool:
     """Did `exc` stop a step because its holder's lease lapsed (rather than fail it)?"""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:  # a chain may loop back on itself
         if isinstance(seen, StepStopped) and seen.reason == LEASE_LAPSED:
             return True
+        visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__
     return False
 

@@ -97,6 +97,12 @@ class History:
                 return
             state = self.backend.read()  # written meanwhile: anchor on top of that
 
+    def reanchor(self) -> None:
+        """Anchor the history as it stands now (entries copied in whole: `state push`)."""
+        head = anchor.read_head(self.backend)
+        if head is not None:
+            self._move_anchor(self.backend.read(), head)
+
     def anchor_for(self, state: State) -> HistoryAnchor:
         """The anchor a state write carries: where the history stands now."""
         return anchor.make_anchor(state, anchor.read_head(self.backend), self.key)

@@ -75,7 +75,6 @@ class LeaseLock(HeldLock):
         self.backend = backend
         self.info = info
         self.duration = max(1, math.ceil(ttl))
-        # the last renewal the API server confirmed, timed from when it was sent
         self.renewed_at = time.monotonic() if taken_at is None else taken_at
         self.lost = False
         self.taken_over: LockInfo | None = None
@@ -86,11 +85,9 @@ class LeaseLock(HeldLock):
         self._thread.start()
 
     def valid_until(self) -> float | None:
-        """The last confirmed renewal plus RENEW_DEADLINE of the lease duration: the engine
-        stops a step that reaches it, before the Lease can expire and be taken."""
-        if self.lost:
-            return self.renewed_at
-        return self.renewed_at + RENEW_DEADLINE * self.duration
+        """Last renewal the API server confirmed (timed from when it was sent) + RENEW_DEADLINE
+        of the duration: the engine stops a step there, before the Lease can be taken."""
+        return self.renewed_at + (0.0 if self.lost else RENEW_DEADLINE * self.duration)
 
     def _renew_loop(self) -> None:
         interval = max(self.duration / 4, 0.2)
@@ -247,8 +244,6 @@ class KubernetesBackend:
         return parse_state(raw, self.describe())
 
     def write(self, state: State, lock: Lock | None) -> None:
-        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
-
         if lock is not None:
             lock.check()
         live = self._get("ConfigMap", self.name)
@@ -259,45 +254,33 @@ class KubernetesBackend:
                 f"state of {self.env!r} moved on while writing (serial {state.serial}, "
                 f"recorded {old.serial if old else 'none'})"
             )
+        if not self._put(state, live):
+            raise StaleError(
+                f"state of {self.env!r} was written by someone else while writing serial "
+                f"{state.serial} (resourceVersion conflict on {self.describe()})"
+            )
+
+    def rewrite(self, state: State) -> bool:
+        live = self._get("ConfigMap", self.name)
+        old = None if live is None else self._parse(live)
+        same = old is not None and (old.lineage, old.serial) == (state.lineage, state.serial)
+        return same and self._put(state, live)
+
+    def _put(self, state: State, live: Obj | None) -> bool:
+        """Create the state ConfigMap, or replace `live` if nobody wrote it since (False)."""
+        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
+
         text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
-        body: Obj = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": self._meta(self.name),
-            "data": {STATE_KEY: text},
-        }
+        meta = self._meta(self.name)
+        if live is not None:
+            meta["resourceVersion"] = live["metadata"]["resourceVersion"]
+        body: Obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+        body["data"] = {STATE_KEY: text}
         try:
             if live is None:
                 create_object(self.client, body, self.namespace)
             else:
-                body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
                 replace_object(self.client, body, self.namespace)
-        except KubeConflict:
-            raise StaleError(
-                f"state of {self.env!r} was written by someone else while writing serial "
-                f"{state.serial} (resourceVersion conflict on {self.describe()})"
-            ) from None
-
-    def rewrite(self, state: State) -> bool:
-        from releasectl.clients.kubernetes import KubeConflict, replace_object
-
-        live = self._get("ConfigMap", self.name)
-        old = None if live is None else self._parse(live)
-        if old is None or (old.lineage, old.serial) != (state.lineage, state.serial):
-            return False
-        assert live is not None
-        text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
-        body: Obj = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                **self._meta(self.name),
-                "resourceVersion": live["metadata"]["resourceVersion"],
-            },
-            "data": {STATE_KEY: text},
-        }
-        try:
-            replace_object(self.client, body, self.namespace)
         except KubeConflict:
             return False
         return True

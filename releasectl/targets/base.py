@@ -92,6 +92,9 @@ class Failure:
 
     phase: str
     error: BaseException
+    # after a crash (phase "crash"): whether the step's script had started; False when the
+    # journal shows its process group was never recorded (its gate never opened). None: unknown
+    started: bool | None = None
 
 
 class Target(Protocol):

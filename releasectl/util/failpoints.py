@@ -46,6 +46,11 @@ def hit(name: str, index: int | None = None) -> None:
         act(action)
 
 
+def reset() -> None:
+    """Forget how often each point was reached (a test running commands in one process)."""
+    _counters.clear()
+
+
 def act(action: str) -> None:
     if action.startswith("sleep:"):
         time.sleep(float(action.split(":", 1)[1]))

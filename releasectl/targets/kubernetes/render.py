@@ -20,6 +20,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -153,11 +154,17 @@ def rendered_versions(directory: Path, component: str) -> dict[int, list[str]]:
     return found
 
 
-def write_files(directory: Path, files: dict[str, bytes], display: str) -> tuple[int, int, int]:
+def write_files(
+    directory: Path,
+    files: dict[str, bytes],
+    display: str,
+    check: Callable[[str], None] | None = None,
+) -> tuple[int, int, int]:
     """Make `directory` hold exactly `files` among its generated files.
 
     Returns (written, unchanged, removed). Refuses, before writing anything, to overwrite a
-    file that releasectl did not generate.
+    file that releasectl did not generate. `check(what)` runs before each file is renamed into
+    place or removed (the step's deadline: a holder whose lease lapsed writes no more).
     """
     for name in sorted(files):
         path = directory / name
@@ -172,10 +179,12 @@ def write_files(directory: Path, files: dict[str, bytes], display: str) -> tuple
             if (directory / name).read_bytes() == data:
                 continue
         changed[name] = data
-    _write_all(directory, changed)
+    _write_all(directory, changed, check)
     removed = 0
     for name in generated_files(directory):
         if name not in files:
+            if check is not None:
+                check(f"removing {display}/{name}")
             (directory / name).unlink()
             removed += 1
     if removed:
@@ -183,7 +192,9 @@ def write_files(directory: Path, files: dict[str, bytes], display: str) -> tuple
     return len(changed), len(files) - len(changed), removed
 
 
-def _write_all(directory: Path, files: dict[str, bytes]) -> None:
+def _write_all(
+    directory: Path, files: dict[str, bytes], check: Callable[[str], None] | None = None
+) -> None:
     """Atomic writes of many files with one directory fsync: every file is written and synced
     under a temporary name first, then each is renamed into place."""
     if not files:
@@ -201,6 +212,8 @@ def _write_all(directory: Path, files: dict[str, bytes]) -> None:
             os.chmod(tmp, 0o644)
         for name, tmp in temps.items():
             failpoints.hit("in-run")  # between renames: a render cut short
+            if check is not None:
+                check(f"rendering {name}")
             os.replace(tmp, directory / name)
     finally:
         for tmp in temps.values():

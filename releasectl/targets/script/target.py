@@ -190,6 +190,11 @@ class ScriptTarget(BaseTarget):
     ) -> str:
         if failure.phase in ("check", "backup"):
             return "nothing had run"
+        if failure.started is False:  # a crash before its script started: restore the scope
+            if backup is None:
+                return "nothing had run"
+            info = self.restore(backup)
+            return f"nothing had run; restored {', '.join(info.scope)} ({info.items} entries)"
         migration = self._need(step, migration)
         reverse = "down.sh" if step.action == "up" else "up.sh"
         done: list[str] = []

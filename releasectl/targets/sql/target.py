@@ -56,6 +56,10 @@ class SqlTarget(BaseTarget):
 
     @property
     def db(self) -> Database:
+        if self._db is not None and self._db.broken:  # lost mid-step: a rollback reconnects
+            with contextlib.suppress(Exception):
+                self._db.close()
+            self._db = None
         if self._db is None:
             try:
                 self._db = connect(self.settings.url, self.ctx.root)
