@@ -75,18 +75,26 @@ def changelog(
         if to_ref is not None:
             raise click.UsageError("--from-root takes at most one revision (TO)")
         from_ref, to_ref = None, from_ref
+    from releasectl.util.gcpause import paused_gc
+
     repo = Path(opts.workspace) if opts.workspace else Path.cwd()
-    report = core.build(
-        repo,
-        from_ref,
-        to_ref,
-        from_root=from_root,
-        symmetric=symmetric,
-        path=path,
-        tag_pattern=tag_pattern,
-        links=False if no_links else None,
-        include_merges=include_merges or None,
-    )
+    with paused_gc():  # hundreds of thousands of tuples and strings, no cycles
+        report = core.build(
+            repo,
+            from_ref,
+            to_ref,
+            from_root=from_root,
+            symmetric=symmetric,
+            path=path,
+            tag_pattern=tag_pattern,
+            links=False if no_links else None,
+            include_merges=include_merges or None,
+        )
+        text = ""
+        if fmt == "json":
+            text = core.report_json(report)
+        elif not write:
+            text = core.report_markdown(report)
     if opts.verbosity >= 0:
         for note in report.notes:
             emit(f"note: {note}", err=True)
@@ -98,6 +106,5 @@ def changelog(
         if fmt != "json":
             return 0
     # Straight to stdout: click.echo would scan megabytes of JSON for ANSI codes.
-    text = core.report_json(report) if fmt == "json" else core.report_markdown(report)
     sys.stdout.write(text)
     return 0

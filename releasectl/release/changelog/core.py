@@ -136,8 +136,12 @@ def build(
         at_head = to_arg == "HEAD" and to_ref in (None, "HEAD")
         in_tree = at_head or to.source == "worktree"
         releases, components = _components(manifests, releases, frm, at, in_tree)
-    if len(releases) > 1 and releases[-1].empty:
-        releases.pop()  # nothing after the newest release in the range
+    if len(releases) > 1:
+        # a release tag whose commits are all left out (another package's tag under --path,
+        # a tag on a merge): no section of its own; the newest one always has one
+        releases = [r for r in releases[:-1] if not r.empty] + releases[-1:]
+        if len(releases) > 1 and releases[-1].empty:
+            releases.pop()  # nothing after the newest release in the range
     releases.reverse()
     notes = [*resolver.notes, *([scope.note] if scope.note else [])]
     if frm.commit == to.commit:
