@@ -31,8 +31,8 @@ from releasectl.models.workspace import KubernetesTarget as Settings  # noqa: E4
 from releasectl.models.workspace import StateConfig  # noqa: E402
 from releasectl.state.base import LockInfo  # noqa: E402
 from releasectl.state.kubernetes import KubernetesBackend  # noqa: E402
-from releasectl.targets.base import Deadline  # noqa: E402
 from releasectl.targets.kubernetes.target import KubernetesTarget  # noqa: E402
+from releasectl.util.deadline import Deadline  # noqa: E402
 from releasectl.workspace import Workspace  # noqa: E402
 
 

@@ -25,10 +25,11 @@ from typing import Any
 from releasectl.models.plan import Step
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
 from releasectl.models.workspace import SqlTarget as SqlSettings
-from releasectl.targets.base import Deadline, TargetContext
+from releasectl.targets.base import TargetContext
 from releasectl.targets.script.target import ScriptTarget
 from releasectl.targets.sql.script import parse
 from releasectl.targets.sql.target import SqlTarget
+from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import scan_component
 
 ROWS: list[str] = []

@@ -14,7 +14,7 @@ The request Cedar sees:
 
 - principal ``User::"<actor>"``; roles come from ``entities.yaml`` beside the policies
   (``roles: {admin: [alice]}`` makes ``User::"alice" in Role::"admin"``);
-- action ``Action::"apply" | "migrate" | "rollback" | "restore" | "unlock"``;
+- action ``Action::"apply" | "migrate" | "rollback" | "restore" | "unlock" | "baseline"``;
 - resource ``Environment::"<env>"`` (attribute ``protected``), or, when the command is about
   one component, ``Component::"<env>/<component>"`` (attributes ``name``, ``type``), which is
   ``in`` its environment: ``resource in Environment::"prod"`` matches both;
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from releasectl.cedarlib.testing import Outcome
     from releasectl.workspace import Workspace
 
-ACTIONS = ("apply", "migrate", "rollback", "restore", "unlock")
+ACTIONS = ("apply", "migrate", "rollback", "restore", "unlock", "baseline")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ENTITIES_FILE = "entities.yaml"
 # What an authorization test's context starts from (tests state only what they vary).

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from releasectl.models.plan import Step
 from releasectl.models.workspace import CedarTarget as CedarSettings
-from releasectl.targets.base import Deadline, TargetContext
+from releasectl.targets.base import TargetContext
 from releasectl.targets.cedar import CedarTarget
+from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import scan_component
 
 SCHEMA_V1 = """\

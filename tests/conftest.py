@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.k8semu import KubeEmulator
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_PARTS = ("releasectl.yaml", "releases", "migrations", "authz")
+EXAMPLE_PARTS = ("releasectl.yaml", "releases", "migrations", "authz", "schemas", ".gitignore")
 POSTGRES_ENV = "RELEASECTL_TEST_POSTGRES_URL"
 
 # Nothing a test does may touch the developer's $HOME or git identity.
@@ -130,7 +130,8 @@ def copy_example(dest: Path) -> Path:
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    """The repository's example workspace, copied into a fresh git repo."""
+    """The repository's example workspace as shipped (its .gitignore too), copied into a fresh
+    git repo."""
     ws = copy_example(init_repo(tmp_path / "ws"))
     git(ws, "add", "-A")
     git(ws, "commit", "-q", "-m", "chore: example workspace")

@@ -3,6 +3,8 @@ URL, and a byte-exact picture of a keyspace."""
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +56,20 @@ def step(migration: Migration, action: str = "up") -> Step:
     )
 
 
-def snapshot(client: redis.Redis) -> dict[bytes, tuple[bytes, bytes, int]]:
+class Keyspace(dict[bytes, tuple[bytes, bytes, int]]):
+    """A snapshot of every key, with the monotonic time it was taken (TTLs tick meanwhile)."""
+
+    taken: float = 0.0
+
+
+def snapshot(client: redis.Redis) -> Keyspace:
     """Every key with its TYPE, value and TTL (seconds, -1 none), for exact comparisons.
 
     The value is the key's DUMP, except for sets and hashes: a hashtable's DUMP lists members in
     bucket order, which a RESTORE may change without changing the value, so those compare by
     their sorted members."""
-    out: dict[bytes, tuple[bytes, bytes, int]] = {}
+    out = Keyspace()
+    out.taken = time.monotonic()
     for key in client.scan_iter(count=1000):
         assert isinstance(key, bytes)
         kind = client.type(key)
@@ -78,7 +87,12 @@ def snapshot(client: redis.Redis) -> dict[bytes, tuple[bytes, bytes, int]]:
 def same_keyspace(
     before: dict[bytes, tuple[bytes, bytes, int]], after: dict[bytes, tuple[bytes, bytes, int]]
 ) -> list[str]:
-    """Differences between two snapshots (TTLs may have ticked down by 2 s)."""
+    """Differences between two snapshots. TTLs may have ticked down by the time between the
+    two snapshots (when both carry it), plus 2 s of rounding."""
+    elapsed = 0.0
+    if isinstance(before, Keyspace) and isinstance(after, Keyspace) and before.taken:
+        elapsed = max(0.0, after.taken - before.taken)
+    slack = 2 + math.ceil(elapsed)
     problems: list[str] = []
     for key in sorted(set(before) | set(after)):
         if key not in after:
@@ -89,6 +103,6 @@ def same_keyspace(
             (t1, d1, ttl1), (t2, d2, ttl2) = before[key], after[key]
             if t1 != t2 or d1 != d2:
                 problems.append(f"{key!r} differs ({t1!r} vs {t2!r})")
-            elif (ttl1 < 0) != (ttl2 < 0) or abs(ttl1 - ttl2) > 2:
+            elif (ttl1 < 0) != (ttl2 < 0) or abs(ttl1 - ttl2) > slack:
                 problems.append(f"{key!r} ttl {ttl1} vs {ttl2}")
     return problems

@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import git, run_cli
+from tests.conftest import REPO, git, run_cli
 
 
 def test_apply_commit_records_everything(example: Path) -> None:
-    (example / ".gitignore").write_text(
-        "/.releasectl/local/\n/.releasectl/locks/\n/.releasectl/backups/\n/.releasectl/cache/\n"
-        "/deploy/\n/dist/\n"
-    )
-    git(example, "add", ".gitignore")
-    git(example, "commit", "-q", "-m", "chore: ignore runtime data")
+    """On the example as shipped: its own .gitignore, nothing rewritten first."""
+    assert (example / ".gitignore").read_text() == (REPO / ".gitignore").read_text()
     git(example, "tag", "v1.0.0")
     git(example, "commit", "-q", "--allow-empty", "-m", "feat(auth): token introspection")
     git(example, "commit", "-q", "--allow-empty", "-m", "fix(redis)!: session keys move to v2")
@@ -48,3 +44,46 @@ def test_apply_commit_refuses_a_dirty_tree_before_running(example: Path) -> None
     assert result.code == 1
     assert "needs a clean work tree" in result.err and "notes.txt" in result.err
     assert not (example / ".releasectl/state/local.json").exists()
+
+
+def test_apply_commit_again_changes_nothing(example: Path) -> None:
+    assert run_cli("apply", "--yes", "--commit", cwd=example).code == 0
+    head = git(example, "rev-parse", "HEAD")
+    again = run_cli("apply", "--yes", "--commit", cwd=example)
+    assert again.code == 0, again
+    assert "No changes" in again.out and "Committed" not in again.out
+    assert git(example, "rev-parse", "HEAD") == head
+    assert git(example, "status", "--porcelain").strip() == ""
+
+
+def test_an_ignored_state_file_is_refused_before_anything_runs(example: Path) -> None:
+    with (example / ".gitignore").open("a") as fh:
+        fh.write("# keep the laptop's state out of git\n/.releasectl/state/local.json\n")
+    git(example, "commit", "-q", "-am", "chore: ignore local state")
+    rule_line = len((example / ".gitignore").read_text().splitlines())
+    result = run_cli("apply", "--yes", "--commit", cwd=example)
+    assert result.code == 1, result
+    assert "git ignores them; nothing was run" in result.err
+    assert (
+        f".releasectl/state/local.json: ignored by .gitignore:{rule_line} "
+        "(/.releasectl/state/local.json)"
+    ) in result.err
+    assert not (example / ".releasectl/state/local.json").exists()
+    assert git(example, "status", "--porcelain").strip() == ""  # nothing written or staged
+    as_json = run_cli("apply", "--yes", "--commit", "--format", "json", cwd=example)
+    error = json.loads(as_json.out)["error"]
+    assert (error["file"], error["line"]) == (".gitignore", rule_line)
+
+
+def test_an_apply_left_uncommitted_is_committed_by_the_next_apply_commit(example: Path) -> None:
+    assert run_cli("apply", "--yes", cwd=example).code == 0  # applied, not committed
+    result = run_cli("apply", "--yes", "--commit", cwd=example)
+    assert result.code == 0, result
+    assert "what an earlier apply recorded but did not commit or tag" in result.out
+    changed = set(git(example, "show", "--name-only", "--format=", "HEAD").split())
+    assert ".releasectl/state/local.json" in changed and "CHANGELOG.md" in changed
+    tags = set(git(example, "tag", "--points-at", "HEAD").split())
+    assert tags == {"v1.1.0", "auth-service@1.3.0", "policy-service@1.1.0"}
+    head = git(example, "rev-parse", "HEAD")
+    assert run_cli("apply", "--yes", "--commit", cwd=example).code == 0
+    assert git(example, "rev-parse", "HEAD") == head

@@ -361,7 +361,7 @@ def test_checks_shared_with_helpers_report_what_one_process_reports(
     assert len(alone) == 8  # up and down of the four migrations outside their scope
     monkeypatch.setattr(checks, "CHECKS_IN_HELPERS", 1)
     migrations = [m for found in ws.catalogue.components.values() for m in found.migrations]
-    checker = checks._Checker(ws)
+    checker = checks._Checker()
     shared = checks._check_in_parallel(migrations, checker, processes=2)
     assert sorted(shared) == list(range(len(migrations)))  # every result came back
     found = [(str(e), type(e)) for i in sorted(shared) for e in shared[i]]

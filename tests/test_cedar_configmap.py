@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from releasectl.errors import ReleasectlError, TargetError
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.targets.cedar import CedarTarget
+from releasectl.util.deadline import Deadline
 from tests.cedar_helpers import UNLOCK, V1, V2, run_step, step, stored, write_migration
 from tests.cedar_helpers import target as make_target
 from tests.k8semu import KubeEmulator

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from releasectl.cedarlib.snapshot import migration_problems
 from releasectl.errors import InputError, ReleasectlError, TargetError
 from releasectl.models.workspace import CedarTarget as CedarSettings
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.targets.cedar import CedarTarget
+from releasectl.util.deadline import Deadline
 from tests.cedar_helpers import (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -144,7 +146,7 @@ def test_a_failing_step_changes_nothing(ws: Path, broken: dict[str, str], expect
     assert t.ctx.migrations is not None
     migration = t.ctx.migrations.get(2)
     assert migration is not None
-    problems = [str(e) for e in t.problems(migration)]
+    problems = [str(e) for e in migration_problems(migration)]
     assert any(p.startswith(expected) for p in problems), problems
     with pytest.raises(ReleasectlError) as info:
         t.check(step(1, 2), None)

@@ -66,9 +66,9 @@ def test_plan_json_matches_its_schema(example: Path, tmp_path: Path) -> None:
 def test_plan_markdown_for_pull_requests(example: Path) -> None:
     result = run_cli("plan", "--format", "markdown", cwd=example)
     assert result.code == 0, result
-    assert result.out.startswith("### releasectl plan for `local`")
-    assert "| 1 | `config` | up | 0 | 1 | `0001_base_config` | yes |" in result.out
-    assert "<details><summary>Rollback</summary>" in result.out
+    assert result.out.startswith("<!-- releasectl:plan env=local -->\n")
+    assert "| 1 | `config` | up | 0 → 1 | `0001_base_config` | yes |" in result.out
+    assert "<details><summary>Rollback (8 steps" in result.out  # tests/test_pr_comment.py
 
 
 def test_detailed_exitcode(example: Path) -> None:

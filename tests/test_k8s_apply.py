@@ -15,8 +15,9 @@ from releasectl import secrets
 from releasectl.clients.kubernetes import KubeError
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import KubernetesTarget as Settings
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.targets.kubernetes.target import KubernetesTarget
+from releasectl.util.deadline import Deadline
 from releasectl.workspace import Workspace
 from releasectl.workspace.catalogue import ComponentMigrations
 from tests.k8semu import KubeEmulator

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from releasectl.models.workspace import KubernetesTarget as Settings
 from releasectl.planning import checks
+from releasectl.targets.kubernetes import checks as kubernetes_checks
 from releasectl.targets.kubernetes.objects import load_snapshot, split_documents
-from releasectl.targets.kubernetes.target import KubernetesTarget
 from releasectl.workspace import Workspace
 from releasectl.workspace.catalogue import Migration
 from tests.conftest import run_cli
-from tests.k8semu.workspace import context, write_migrations
+from tests.k8semu.workspace import write_migrations
 
 AWS_KEY = "AKIA" + "QWERTYUIOPASDFGH"  # split so the repository itself holds no key
 PEM = "-----BEGIN RSA " + "PRIVATE KEY-----"
@@ -21,8 +20,7 @@ PEM = "-----BEGIN RSA " + "PRIVATE KEY-----"
 def problems_of(tmp_path: Path, files: dict[str, str]) -> tuple[Migration, list[str]]:
     found = write_migrations(tmp_path, [files])
     migration = found.migrations[0]
-    target = KubernetesTarget(context(tmp_path, Settings(), found))
-    return migration, [str(e) for e in target.problems(migration)]
+    return migration, [str(e) for e in kubernetes_checks.problems(migration)]
 
 
 def test_the_example_migrations_are_clean() -> None:

@@ -15,8 +15,9 @@ import pytest
 
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import KubernetesTarget as Settings
-from releasectl.targets.base import Deadline, Failure, open_target
+from releasectl.targets.base import Failure, open_target
 from releasectl.targets.kubernetes.target import KubernetesTarget
+from releasectl.util.deadline import Deadline
 from releasectl.workspace import Workspace
 from tests.k8semu.workspace import context, step, write_migrations
 

@@ -426,3 +426,86 @@ def test_reapply_runs_down_then_up() -> None:
         options=PlanOptions(reapply={"redis"}),
     )
     assert [(s.action, s.from_, s.to) for s in plan.steps] == [("down", 2, 1), ("up", 1, 2)]
+
+
+# --- a component added after older releases: the older manifests do not name it -----------
+
+# `hooks` (script migrations) and `notifier` (a service) came with release 1.2.0; 1.1.0 and
+# older do not name them, which means "not deployed in that release".
+GROWN = {
+    **COMPONENTS,
+    "hooks": Component(type="script", needs=("auth-service",)),
+    "notifier": Component(type="service", needs=("hooks",)),
+}
+GROWN_MIGRATIONS = {**MIGRATIONS, "hooks": migs("hooks", 2)}
+R110_VERSIONS: dict[str, int | str] = {
+    "redis": 2,
+    "config": 2,
+    "policies": 1,
+    "database": 1,
+    "policy-service": "1.1.0",
+    "auth-service": "1.3.0",
+}
+R120 = release(
+    "1.2.0",
+    {**R110_VERSIONS, "hooks": 2, "notifier": "0.1.0"},
+    requires={"auth-service": {"redis": ">=2", "policy-service": ">=1.1.0,<2.0.0"}},
+    upgrades_from=">=1.1.0,<1.2.0",
+)
+
+
+def grown_state(versions: dict[str, int | str], release: str) -> State:
+    base = state({k: v for k, v in versions.items() if k in COMPONENTS}, release=release)
+    extra = {k: ComponentState(version=v) for k, v in versions.items() if k not in COMPONENTS}
+    return base.model_copy(update={"components": {**base.components, **extra}})
+
+
+def test_rolling_back_to_a_release_without_a_component_takes_it_away_dependents_first() -> None:
+    st = grown_state({**R110_VERSIONS, "hooks": 2, "notifier": "0.1.0"}, "1.2.0")
+    assert plan_for(R110, st, recorded=R120, components=GROWN, migrations=GROWN_MIGRATIONS) == [
+        ("notifier", "deploy", "0.1.0", None),
+        ("hooks", "down", 2, 1),
+        ("hooks", "down", 1, 0),
+    ]
+
+
+def test_upgrading_to_the_release_that_adds_a_component_deploys_it_last() -> None:
+    st = grown_state(R110_VERSIONS, "1.1.0")
+    assert plan_for(R120, st, recorded=R110, components=GROWN, migrations=GROWN_MIGRATIONS) == [
+        ("hooks", "up", 0, 1),
+        ("hooks", "up", 1, 2),
+        ("notifier", "deploy", None, "0.1.0"),
+    ]
+
+
+def test_an_older_release_on_a_fresh_environment_leaves_the_newer_component_out() -> None:
+    assert plan_for(R110, None, components=GROWN, migrations=GROWN_MIGRATIONS) == [
+        ("config", "up", 0, 1),
+        ("config", "up", 1, 2),
+        ("database", "up", 0, 1),
+        ("policies", "up", 0, 1),
+        ("policy-service", "deploy", None, "1.1.0"),
+        ("redis", "up", 0, 1),
+        ("redis", "up", 1, 2),
+        ("auth-service", "deploy", None, "1.3.0"),
+    ]
+
+
+def test_taking_a_component_away_needs_its_down_parts() -> None:
+    st = grown_state({**R110_VERSIONS, "hooks": 2, "notifier": "0.1.0"}, "1.2.0")
+    migrations = {**GROWN_MIGRATIONS, "hooks": migs("hooks", 2, no_down={1})}
+    with pytest.raises(PlanError, match=r"'hooks': cannot go down from 2 to 0: no down part in "):
+        plan_for(R110, st, recorded=R120, components=GROWN, migrations=migrations)
+
+
+def test_a_release_cannot_require_a_component_it_does_not_deploy() -> None:
+    rel = release("1.1.1", R110_VERSIONS, requires={"auth-service": {"hooks": ">=1"}})
+    with pytest.raises(ConstraintError, match=r"auth-service 1.3.0 requires hooks >=1 but hooks"):
+        plan_for(rel, None, components=GROWN, migrations=GROWN_MIGRATIONS)
+
+
+def test_a_per_component_plan_moves_only_the_component_it_names() -> None:
+    st = grown_state({**R110_VERSIONS, "hooks": 2, "notifier": "0.1.0"}, "1.2.0")
+    assert plan_for(
+        None, st, versions={"redis": 1}, components=GROWN, migrations=GROWN_MIGRATIONS
+    ) == [("redis", "down", 2, 1)]

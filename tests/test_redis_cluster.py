@@ -19,9 +19,17 @@ import redis
 from redis.cluster import RedisCluster
 
 from releasectl.errors import TargetError
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.targets.redis.target import RedisTarget
-from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
+from releasectl.util.deadline import Deadline
+from tests.redis_helpers import (
+    Keyspace,
+    make_target,
+    same_keyspace,
+    snapshot,
+    step,
+    write_migrations,
+)
 
 
 def cli(port: int, *args: str) -> str:
@@ -139,10 +147,12 @@ def nodes(cluster_ports: list[int]) -> Iterator[list[redis.Redis]]:
         client.close()
 
 
-def cluster_snapshot(nodes: list[redis.Redis]) -> dict[bytes, tuple[bytes, bytes, int]]:
-    merged: dict[bytes, tuple[bytes, bytes, int]] = {}
+def cluster_snapshot(nodes: list[redis.Redis]) -> Keyspace:
+    merged = Keyspace()
     for node in nodes:
-        merged.update(snapshot(node))
+        part = snapshot(node)
+        merged.taken = merged.taken or part.taken  # when the first shard was read
+        merged.update(part)
     return merged
 
 
@@ -283,7 +293,7 @@ def test_deadline_and_python_migration_on_a_cluster(
         target.run(step(first), first, Deadline.after(30))
         target.verify(step(first), first, Deadline.after(30))
         assert sum(node.dbsize() for node in nodes) == 50
-        from releasectl.targets.base import StepTimeout
+        from releasectl.util.deadline import StepTimeout
 
         with pytest.raises(StepTimeout):
             target.run(step(second), second, Deadline.after(0))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from releasectl.errors import InputError, MultipleErrors, ReleasectlError
+from releasectl.targets.redis import checks as redis_checks
 from releasectl.targets.redis import ops
 from tests.conftest import REPO
 from tests.redis_helpers import make_target, write_migrations
@@ -153,7 +154,7 @@ def test_declared_scope_wins_and_covers_keys(tmp_path: Path) -> None:
     target = make_target(tmp_path, URL, found)
     migration = found.migrations[0]
     assert target.scope(migration) == (["app:*"], [])
-    problems = [str(p) for p in target.problems(migration)]
+    problems = [str(p) for p in redis_checks.problems(migration)]
     assert problems == [
         "migrations/redis/0001_a/up.yaml:3: ops[1].set: key 'other' is outside the migration's "
         "scope ['app:*']: its backup would not cover it"
@@ -176,8 +177,7 @@ def test_python_migration_problems(tmp_path: Path) -> None:
             },
         },
     )
-    target = make_target(tmp_path, URL, found)
-    first, second, third = ([str(p) for p in target.problems(m)] for m in found.migrations)
+    first, second, third = ([str(p) for p in redis_checks.problems(m)] for m in found.migrations)
     assert first == [
         "migrations/redis/0001_noscope/migration.yaml: a migration.py migration must declare "
         "`scope:` (the key patterns it touches) in migration.yaml, so that its backup covers them"
@@ -198,9 +198,8 @@ def test_example_migrations_are_clean() -> None:
 
     found, errors = scan_component(REPO, "redis", "redis", "migrations/redis")
     assert not errors and len(found.migrations) >= 2
-    target = make_target(REPO, URL, found)
     for migration in found.migrations:
-        assert target.problems(migration) == []
+        assert redis_checks.problems(migration) == []
 
 
 def test_expected_gone(tmp_path: Path) -> None:

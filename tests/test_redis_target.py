@@ -13,13 +13,21 @@ import pytest
 import redis
 
 from releasectl.errors import TargetError
-from releasectl.targets.base import Deadline, Failure, StepTimeout
+from releasectl.targets.base import Failure
 from releasectl.targets.redis import ops as redis_ops
 from releasectl.targets.redis.stream import BackupFormatError
 from releasectl.targets.redis.target import RedisTarget
+from releasectl.util.deadline import Deadline, StepTimeout
 from releasectl.workspace.catalogue import Migration
 from tests.conftest import free_port
-from tests.redis_helpers import make_target, same_keyspace, snapshot, step, write_migrations
+from tests.redis_helpers import (
+    Keyspace,
+    make_target,
+    same_keyspace,
+    snapshot,
+    step,
+    write_migrations,
+)
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -291,7 +299,8 @@ def test_backup_mutate_restore_is_exact(
     client.set("cfg", "changed")
     client.persist("cfg")
     client.set("outside:0", "changed outside the scope")
-    expected = {**before, b"outside:0": snapshot(client)[b"outside:0"]}
+    expected = Keyspace({**before, b"outside:0": snapshot(client)[b"outside:0"]})
+    expected.taken = before.taken
     out.seek(0)
     restored = target.restore(out)
     assert restored.items == 3002

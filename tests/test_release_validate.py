@@ -277,3 +277,67 @@ def test_show_text(small: Path) -> None:
     assert "upgrades_from: >=1.0.0,<1.1.0 (admits 1.0.0)" in lines
     first = run_cli("release", "show", "1.0.0", cwd=small)
     assert "changes: first release" in first.out
+
+
+# --- a component added after the first releases -------------------------------------------
+
+R3 = """\
+apiVersion: releasectl/v1
+kind: Release
+version: 1.2.0
+components:
+  cache: {version: 2}
+  api: {version: 1.1.0, requires: {cache: ">=2"}}
+  web: {version: 1.1.0, requires: {api: ">=1.1.0"}}
+  hooks: {version: 1}
+upgrades_from: ">=1.1.0,<1.2.0"
+"""
+
+
+@pytest.fixture
+def grown(small: Path) -> Path:
+    """`small` with a `hooks` component that only release 1.2.0 names."""
+    text = (small / "releasectl.yaml").read_text()
+    text = text.replace(
+        "  web: {type: service, needs: [api]}\n",
+        "  web: {type: service, needs: [api]}\n  hooks: {type: script, needs: [api]}\n",
+    )
+    (small / "releasectl.yaml").write_text(text + "      hooks: {}\n")
+    mig = small / "migrations/hooks/0001_register"
+    mig.mkdir(parents=True)
+    (mig / "up.sh").write_text("echo registered\n")
+    (mig / "down.sh").write_text("echo unregistered\n")
+    (small / "releases/1.2.0.yaml").write_text(R3)
+    return small
+
+
+def test_older_releases_need_not_name_a_component_added_later(grown: Path) -> None:
+    result = run_cli("validate", cwd=grown)
+    assert result.code == 0, result
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        assert validate(grown, version) == (0, [], f"ok: release {version}\n")
+
+
+def test_a_release_after_one_that_names_a_component_must_name_it(grown: Path) -> None:
+    r4 = R3.replace("version: 1.2.0", "version: 1.3.0").replace("  hooks: {version: 1}\n", "")
+    (grown / "releases/1.3.0.yaml").write_text(r4)
+    code, errors, _ = validate(grown, "1.3.0")
+    assert code == 1
+    assert errors == [
+        "releases/1.3.0.yaml:4: components: no version for component 'hooks' (release 1.2.0 "
+        "deploys it; a release omits only components added after it)"
+    ]
+    result = run_cli("validate", cwd=grown)
+    assert result.code == 1
+    assert "releases/1.3.0.yaml:4: components: no version for component 'hooks'" in result.err
+
+
+def test_going_back_before_a_component_existed_needs_its_down_parts(grown: Path) -> None:
+    (grown / "migrations/hooks/0001_register/down.sh").unlink()
+    code, errors, _ = validate(grown, "1.2.0")
+    assert code == 1
+    assert any(
+        "no rollback path to the previous release 1.1.0: component 'hooks': cannot go down "
+        "from 1 to 0: no down part in 0001_register" in e
+        for e in errors
+    ), errors

@@ -16,8 +16,10 @@ import pytest
 from releasectl.errors import TargetError
 from releasectl.models.plan import Step
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
-from releasectl.targets.base import Deadline, Failure, StepTimeout, TargetContext
+from releasectl.targets.base import Failure, TargetContext
+from releasectl.targets.script import checks as script_checks
 from releasectl.targets.script.target import ScriptFailed, ScriptTarget
+from releasectl.util.deadline import Deadline, StepTimeout
 from releasectl.workspace.catalogue import Migration, scan_component
 from tests.builders import add_migration
 
@@ -395,7 +397,7 @@ def test_problems(tmp_path: Path) -> None:
     )
     write_migration(tmp_path, 2, "fine", {"up.sh": "#!/bin/bash\nset -eu\necho fine\n"})
     target = open_target(tmp_path)
-    found = [str(p) for p in target.problems(migration(target, 1))]
+    found = [str(p) for p in script_checks.problems(migration(target, 1))]
     assert found[0] == (
         "migrations/hooks/0001_broken/migration.yaml: scope: scope path '../outside' must not "
         "contain '.' or '..' parts"
@@ -403,10 +405,10 @@ def test_problems(tmp_path: Path) -> None:
     assert "is inside .git/" in found[1]
     assert found[2].startswith("migrations/hooks/0001_broken/up.sh:4: bash -n: syntax error")
     assert len(found) == 3
-    assert target.problems(migration(target, 2)) == []
+    assert script_checks.problems(migration(target, 2)) == []
     (migration(target, 2).path / "up.sh").write_text("\n\n")
     target = open_target(tmp_path)
-    assert [str(p) for p in target.problems(migration(target, 2))] == [
+    assert [str(p) for p in script_checks.problems(migration(target, 2))] == [
         "migrations/hooks/0002_fine/up.sh: up.sh is empty"
     ]
 

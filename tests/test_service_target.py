@@ -12,8 +12,9 @@ import pytest
 
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import ServiceTarget as Settings
-from releasectl.targets.base import Deadline, Failure, open_target
+from releasectl.targets.base import Failure, open_target
 from releasectl.targets.service import ServiceTarget
+from releasectl.util.deadline import Deadline
 from tests.k8semu import KubeEmulator
 from tests.k8semu.workspace import context, step
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from releasectl.targets.base import TargetContext
-from releasectl.targets.sql.script import Dialect, SqlSyntaxError, parse
-from releasectl.targets.sql.target import SqlTarget, truthy
+from releasectl.clients.sql import Dialect
+from releasectl.targets.sql import checks as sql_checks
+from releasectl.targets.sql.script import SqlSyntaxError, parse
+from releasectl.targets.sql.target import truthy
 from releasectl.workspace.catalogue import scan_component
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,24 +148,17 @@ def problems_of(root: Path, files: dict[str, str], number: int = 1) -> list[str]
         (path / name).write_text(textwrap.dedent(text).lstrip("\n"))
     found, errors = scan_component(root, "db", "sql", "migrations/db")
     assert not errors
-    ctx = TargetContext(
-        root=root, env="", component="db", type="sql", settings=None, migrations=found
-    )
     migration = found.get(number)
     assert migration is not None
-    return [str(p) for p in SqlTarget(ctx).problems(migration)]
+    return [str(p) for p in sql_checks.problems(migration)]
 
 
 def test_example_migrations_have_no_problems(tmp_path: Path) -> None:
     shutil.copytree(REPO / "migrations" / "database", tmp_path / "migrations" / "db")
     found, _ = scan_component(tmp_path, "db", "sql", "migrations/db")
-    ctx = TargetContext(
-        root=tmp_path, env="", component="db", type="sql", settings=None, migrations=found
-    )
-    target = SqlTarget(ctx)
     assert found.migrations
     for migration in found.migrations:
-        assert target.problems(migration) == []
+        assert sql_checks.problems(migration) == []
 
 
 def test_problems_are_reported_with_file_and_line(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ import pytest
 
 from releasectl.models.plan import Step
 from releasectl.models.workspace import SqlTarget as SqlSettings
-from releasectl.targets.base import Deadline, Failure, TargetContext
+from releasectl.targets.base import Failure, TargetContext
 from releasectl.targets.sql.target import SqlTarget
+from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import Migration, scan_component
 from tests.builders import add_migration
 

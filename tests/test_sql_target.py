@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from releasectl.errors import TargetError
-from releasectl.targets.base import Deadline, Failure, StepTimeout
+from releasectl.targets.base import Failure
+from releasectl.targets.sql import checks as sql_checks
+from releasectl.util.deadline import Deadline, StepTimeout
 from tests.test_sql_support import (
     HISTORY,
     StepFailed,
@@ -393,7 +395,7 @@ def test_no_transaction_header(tmp_path: Path, postgres_url: str) -> None:
     target = open_target(tmp_path, postgres_url)
     try:
         apply(target, "up", 1)
-        problems = target.problems(migration(target, 2))
+        problems = sql_checks.problems(migration(target, 2), "postgresql")
         assert [str(p) for p in problems] == [
             "migrations/db/0002_index/up.sql:1: CREATE INDEX CONCURRENTLY cannot run inside a "
             "transaction; start the file with `-- releasectl: no-transaction` to run it "
@@ -408,7 +410,7 @@ def test_no_transaction_header(tmp_path: Path, postgres_url: str) -> None:
     )
     target = open_target(tmp_path, postgres_url)
     try:
-        assert target.problems(migration(target, 2)) == []
+        assert sql_checks.problems(migration(target, 2), "postgresql") == []
         assert "(no transaction)" in apply(target, "up", 2)
         assert sql(
             postgres_url,

@@ -279,3 +279,9 @@ def compile_stored(stored: Stored) -> Compiled:
     if errors:
         raise_all(errors)
     return Compiled(policies, schema)
+
+
+def migration_problems(migration: Migration) -> list[ReleasectlError]:
+    """Static checks of a cedar migration (validate, plan): every policy parses and validates
+    against the schema, and the snapshot's policy tests pass."""
+    return Snapshot.from_migration(migration).problems()

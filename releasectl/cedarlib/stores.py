@@ -23,15 +23,12 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from releasectl.cedarlib.snapshot import STORE_KEYS
-from releasectl.errors import InputError, TargetError
+from releasectl.errors import TargetError
 from releasectl.util import failpoints
 from releasectl.util.fsutil import fsync_dir
-
-if TYPE_CHECKING:
-    from releasectl.targets.base import TargetContext
 
 DATA = "..data"
 VERSION_PREFIX = "..v-"
@@ -190,22 +187,3 @@ class ConfigMapStore:
         from releasectl.clients import kubernetes as kube
 
         kube.delete_object(self.client, "v1", "ConfigMap", self.name, self.namespace)
-
-
-def open_store(ctx: TargetContext) -> Store:
-    from releasectl.models.workspace import CedarTarget
-
-    settings = ctx.settings
-    if not isinstance(settings, CedarTarget):
-        raise InputError(f"no target settings for component {ctx.component!r} in {ctx.env}")
-    where = f"environments.{ctx.env}.targets.{ctx.component}"
-    if settings.store == "dir":
-        if not settings.path:
-            raise InputError(f"{where}: store: dir needs a path")
-        return DirStore(ctx.path(settings.path), settings.path)
-    if not settings.namespace or not settings.name:
-        raise InputError(f"{where}: store: configmap needs a namespace and a name")
-    from releasectl.clients import kubernetes as kube
-
-    client = kube.api_client(settings, root=ctx.root)
-    return ConfigMapStore(client, settings.namespace, settings.name, ctx.component)

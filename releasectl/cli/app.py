@@ -37,7 +37,35 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "state": ("statecmd", "state", "Move state between backends (pull, push)."),
     "authz": ("authz", "authz", "Test the workspace's authorization policies."),
     "schema": ("schema", "schema", "Export the JSON Schemas of releasectl's documents."),
+    "baseline": ("adopt", "baseline", "Record a component's version without running anything."),
+    "import-legacy": ("adopt", "import_legacy", "Adopt an environment run by the old scripts."),
+    "metrics": ("metrics", "metrics", "Print Prometheus metrics from recorded state and history."),
 }
+
+
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        from releasectl.cli.context import options
+
+        options(ctx).color = False
+
+
+def _add_no_color(command: click.Command) -> None:
+    """`--no-color` also after the subcommand (`releasectl status --no-color`), on every
+    command and subcommand; it only turns colour off, so it carries no value of its own."""
+    if not any(p.name == "no_color_here" for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--no-color", "no_color_here"],
+                is_flag=True,
+                expose_value=False,
+                callback=_no_color,
+                help="No colours (also: any non-empty NO_COLOR).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_no_color(sub)
 
 
 class LazyGroup(click.Group):
@@ -51,6 +79,7 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"releasectl.cli.commands.{entry[0]}")
         command = getattr(module, entry[1])
         assert isinstance(command, click.Command)
+        _add_no_color(command)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -59,9 +88,32 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _complete_env(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from releasectl.cli.complete import environments
+
+    return environments(ctx, param, incomplete)
+
+
+EXAMPLES = """Examples:
+
+\b
+  releasectl plan                                   # what apply would do on `local`
+  releasectl apply --yes                            # do it
+  releasectl --env staging plan --format markdown --out plan.json > plan.md
+  releasectl apply plan.json --commit               # the saved plan is the approval
+  releasectl status --format json
+
+Shell completion (bash; zsh and fish: see docs/cli.md):
+
+\b
+  eval "$(_RELEASECTL_COMPLETE=bash_source releasectl)"
+"""
+
+
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXAMPLES,
 )
 @click.version_option(__version__, "--version", prog_name="releasectl")
 @click.option(
@@ -72,12 +124,28 @@ class LazyGroup(click.Group):
     envvar="RELEASECTL_WORKSPACE",
     help="Workspace directory (default: nearest parent with releasectl.yaml).",
 )
-@click.option("--env", "-e", "env", envvar="RELEASECTL_ENV", help="Environment (default: local).")
+@click.option(
+    "--env",
+    "-e",
+    "env",
+    envvar="RELEASECTL_ENV",
+    help="Environment (default: local).",
+    shell_complete=_complete_env,
+)
 @click.option("--format", "-f", "fmt", help="Output format, where a command has several.")
 @click.option("-q", "--quiet", count=True, help="Less output.")
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("--traceback", is_flag=True, help="Show the Python stack on errors.")
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colours.")
+# Not `envvar="NO_COLOR"`: click would parse the value as a boolean and refuse
+# NO_COLOR=anything (exit 64); any non-empty value turns colour off (https://no-color.org).
+@click.option("--no-color", is_flag=True, help="No colours (also: any non-empty NO_COLOR).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="RELEASECTL_LOG_FORMAT",
+    help="Log records on stderr: text, or json (one event per line).",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -88,6 +156,7 @@ def cli(
     verbose: int,
     traceback: bool,
     no_color: bool,
+    log_format: str,
 ) -> None:
     """Declarative GitOps releases: plan and apply platform releases with backups, checks
     and automatic rollback.
@@ -95,59 +164,104 @@ def cli(
     Exit codes: 0 ok (plan: no changes), 1 error, 2 plan has changes (--detailed-exitcode),
     3 stale plan or drift, 4 locked, 5 denied by policy, 64 usage error.
     """
-    from releasectl.cli.context import Options
+    from releasectl.cli.context import Options, color_wanted
+    from releasectl.observe.logs import configure
 
+    configure(log_format, verbose - quiet)
     ctx.obj = Options(
         workspace=workspace,
         env=env,
         fmt=fmt,
         verbosity=verbose - quiet,
         traceback=traceback,
-        color=not no_color,
+        color=color_wanted(no_color),
+        log_format=log_format,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     show_trace = "--traceback" in args or bool(os.environ.get("RELEASECTL_TRACEBACK"))
+    as_json = requested_format(args) == "json"
     try:
         result: Any = cli.main(args=args, prog_name="releasectl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors: unknown command, bad option, ...
+        code = 64 if isinstance(exc, click.UsageError) else 1
+        if as_json:
+            _print_json_error(exc.format_message(), code)
         exc.show()
-        return 64 if isinstance(exc, click.UsageError) else 1
+        return code
     except click.exceptions.Abort:
+        if as_json:
+            _print_json_error("aborted", 130)
         click.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:
+        if as_json:
+            _print_json_error("interrupted", 130)
         click.echo("interrupted", err=True)
         return 130
     except BrokenPipeError:
         return 1
     except Exception as exc:
-        return _report(exc, show_trace)
+        return _report(exc, show_trace, as_json=as_json)
     if isinstance(result, int):
         return result
     return 0
 
 
-def _report(exc: Exception, show_trace: bool) -> int:
+def requested_format(args: Sequence[str]) -> str | None:
+    """The value of the last --format/-f in `args` (before `--`), read before parsing so that
+    even a usage error is reported in the format asked for."""
+    found: str | None = None
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            break
+        if arg in ("--format", "-f"):
+            found = next(it, None)
+        elif arg.startswith("--format="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-f") and not arg.startswith("--") and len(arg) > 2:
+            found = arg[2:].lstrip("=")
+    return found
+
+
+def _print_json_error(message: str, exit_code: int) -> None:
+    from releasectl.cli.context import emit_json
+    from releasectl.cli.errordoc import error_document
+
+    emit_json(error_document(message, exit_code))
+
+
+def _report(exc: Exception, show_trace: bool, *, as_json: bool = False) -> int:
+    """The one error handler: a message on stderr (and with --format json the error document
+    on stdout), and the exit code of DESIGN.md."""
+    from releasectl.cli.context import emit_json
+    from releasectl.cli.errordoc import json_error
     from releasectl.errors import ReleasectlError
+    from releasectl.observe.logs import log_error
+    from releasectl.secrets import redact
 
     if show_trace:
         import traceback
 
         traceback.print_exception(exc)
+    if as_json:
+        emit_json(json_error(exc))
     if isinstance(exc, ReleasectlError):
-        from releasectl.secrets import redact
-
         text = redact(str(exc))
+        if log_error(text, int(exc.exit_code)):
+            return int(exc.exit_code)
         lines = text.splitlines() or [""]
         click.echo(f"error: {lines[0]}", err=True)
         for line in lines[1:]:
             click.echo(f"  {line}", err=True)
         return int(exc.exit_code)
+    if log_error(f"internal error: {type(exc).__name__}: {exc}", 1):
+        return 1
     click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
     if not show_trace:
         click.echo("  (run with --traceback for the stack; this is a bug in releasectl)", err=True)

@@ -25,6 +25,7 @@ class Options:
     verbosity: int = 0
     traceback: bool = False
     color: bool = True
+    log_format: str = "text"
     _workspace: Workspace | None = field(default=None, repr=False)
 
     def load_workspace(self) -> Workspace:
@@ -56,13 +57,17 @@ class Options:
 
 
 def options(ctx: click.Context | None = None) -> Options:
-    ctx = ctx or click.get_current_context()
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return Options()
     obj = ctx.find_object(Options)
     return obj if obj is not None else Options()
 
 
 def emit(text: str, *, err: bool = False) -> None:
-    click.echo(text, err=err, nl=not text.endswith("\n"))
+    """Print `text`; styles (click.style) reach a terminal only while colour is on."""
+    color = None if options().color else False
+    click.echo(text, err=err, nl=not text.endswith("\n"), color=color)
 
 
 def emit_json(data: Any) -> None:
@@ -74,8 +79,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def env_option(f: F) -> F:
+    from releasectl.cli.complete import environments
+
     return click.option(
-        "--env", "-e", "env", help="Environment (default: RELEASECTL_ENV, else local)."
+        "--env",
+        "-e",
+        "env",
+        help="Environment (default: RELEASECTL_ENV, else local).",
+        shell_complete=environments,
     )(f)
 
 
@@ -92,5 +103,32 @@ def format_option(*choices: str) -> Callable[[F], F]:
     return deco
 
 
+def examples(*lines: str) -> str:
+    """An `Examples:` epilog for a command's --help, shown verbatim (click's \\b marker)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def color_wanted(no_color_flag: bool) -> bool:
+    """Colour is off with --no-color or any non-empty NO_COLOR (https://no-color.org)."""
+    return not no_color_flag and not os.environ.get("NO_COLOR")
+
+
+def confirm(question: str, *, yes: bool, verb: str, hint: str = "pass --yes") -> None:
+    """Ask `question`, or go on with --yes; fail closed (as Terraform does) when there is no
+    terminal to ask on: stdin and stdout must both be terminals, so `releasectl apply | tee
+    log` and a CI job without --yes are refused, never applied unasked."""
+    from releasectl.errors import Aborted
+
+    if yes:
+        return
+    if not is_interactive():
+        raise Aborted(
+            f"{verb} needs a confirmation and there is no terminal to ask on "
+            f"(stdin and stdout must be terminals); {hint}"
+        )
+    if not click.confirm(question, default=False, err=True):
+        raise Aborted(f"{verb} cancelled; nothing changed")

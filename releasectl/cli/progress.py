@@ -1,8 +1,11 @@
 """Progress output of long commands on stderr: rich bars on a terminal, plain lines otherwise,
-nothing with -q. Stdout stays for results (JSON stays parseable)."""
+nothing with -q. Stdout stays for results (JSON stays parseable). With `--log-format json`
+stderr carries only JSON lines: the steps are told by their events, messages become log
+records."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -58,8 +61,12 @@ class RichProgress:
 
 
 class CliReporter(StepReporter):
-    def __init__(self, *, verbosity: int = 0, interactive: bool | None = None) -> None:
-        self.verbosity = verbosity
+    def __init__(
+        self, *, verbosity: int = 0, interactive: bool | None = None, log_format: str = "text"
+    ) -> None:
+        self.json = log_format == "json"
+        # with JSON logs the events say what happens; the lines and bars would break them
+        self.verbosity = -1 if self.json else verbosity
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
         self._console: Any = None
 
@@ -67,11 +74,15 @@ class CliReporter(StepReporter):
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True)
+            from releasectl.cli.context import options
+
+            self._console = Console(stderr=True, no_color=not options().color)
         return self._console
 
     def message(self, text: str) -> None:
-        if self.verbosity >= 0:
+        if self.json:
+            logging.getLogger("releasectl.messages").warning(text)
+        elif self.verbosity >= 0:
             click.echo(redact(text), err=True)
 
     def progress(self) -> Progress:

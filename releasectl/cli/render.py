@@ -1,16 +1,21 @@
-"""Text and Markdown renderings of plans, status and the component graph (JSON comes straight
-from the models)."""
+"""Text renderings of plans, status and the component graph (JSON comes straight from the
+models; the Markdown pull-request comment is cli/markdown.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import click
+
 from releasectl.models.plan import Plan, Step
 from releasectl.models.state import Status
 from releasectl.planning.planner import has_changes
 
 SYMBOL = {"up": "+", "down": "-", "deploy": "~"}
+# as terraform plan: the symbols in colour on a terminal (cli.context.emit strips the styles
+# when colour is off or stdout is not a terminal)
+COLOUR = {"up": "green", "down": "red", "deploy": "yellow"}
 
 
 def _v(value: int | str | None) -> str:
@@ -59,7 +64,8 @@ def step_lines(steps: Sequence[Step]) -> list[str]:
             step.migration or "",
             _flags(step),
         ]
-        text = f"  {SYMBOL[step.action]} {index:>3}. {cells[0]:<{widths[0]}}  {cells[1]}  "
+        symbol = click.style(SYMBOL[step.action], fg=COLOUR[step.action], bold=True)
+        text = f"  {symbol} {index:>3}. {cells[0]:<{widths[0]}}  {cells[1]}  "
         text += f"{cells[2]:<{widths[1]}}  {cells[3]:<{widths[2]}}  {cells[4]:<{widths[3]}}"
         if step.description:
             text += f"  {step.description}"
@@ -87,46 +93,6 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"  (no steps: records release {plan.release.to})")
     lines.append("")
     lines.append(f"Plan: {summary(plan.steps)}. Digest {plan.digest[:16]}.")
-    return "\n".join(lines) + "\n"
-
-
-def plan_markdown(plan: Plan) -> str:
-    title = f"### releasectl plan for `{plan.env}`: {_release_line(plan)}"
-    lines = [title, ""]
-    for warning in plan.warnings:
-        lines.append(f"> :warning: {warning}")
-    if plan.warnings:
-        lines.append("")
-    if not has_changes(plan):
-        lines.append(f"No changes: `{plan.env}` matches the desired state.")
-        return "\n".join(lines) + "\n"
-    lines.append(f"**{summary(plan.steps)}**")
-    lines.append("")
-    lines.append("| # | component | action | from | to | migration | backup |")
-    lines.append("|---:|---|---|---|---|---|---|")
-    for i, s in enumerate(plan.steps, start=1):
-        action = f"**{s.action}** (breaking)" if s.breaking else s.action
-        lines.append(
-            f"| {i} | `{s.component}` | {action} | {_v(s.from_)} | {_v(s.to)} | "
-            f"{'`' + s.migration + '`' if s.migration else ''} | "
-            f"{'yes' if s.backup else ''} |"
-        )
-    lines.append("")
-    lines.append("<details><summary>Rollback</summary>")
-    lines.append("")
-    for i, s in enumerate(plan.rollback, start=1):
-        lines.append(
-            f"{i}. `{s.component}` {s.action} {_v(s.from_)} -> {_v(s.to)}"
-            + (f" (`{s.migration}`)" if s.migration else "")
-        )
-    lines.append("")
-    lines.append("</details>")
-    lines.append("")
-    lines.append(
-        f"Plan digest: `{plan.digest}` (state serial {plan.state.serial}"
-        + (f", lineage `{plan.state.lineage}`" if plan.state.lineage else "")
-        + ")"
-    )
     return "\n".join(lines) + "\n"
 
 

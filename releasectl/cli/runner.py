@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
-
 from releasectl.cli import render
-from releasectl.cli.context import Options, emit, emit_json, is_interactive
+from releasectl.cli.context import Options, confirm, emit, emit_json
+from releasectl.cli.observe import observed
 from releasectl.cli.progress import CliReporter
 from releasectl.engine.apply import ApplyResult, Engine
 from releasectl.engine.session import Session
-from releasectl.errors import Aborted, InputError, Location
+from releasectl.errors import InputError, Location
 from releasectl.models.plan import Plan
+from releasectl.observe.publish import Destinations
 from releasectl.planning.planner import has_changes
 
 
@@ -45,23 +45,33 @@ def run_plan(
     verb: str = "apply",
     prechecked: bool = True,
     atomic: bool = False,
+    publish: Destinations | None = None,
 ) -> tuple[int, ApplyResult | None]:
     workspace = opts.load_workspace()
     if fmt == "text":
         emit(render.plan_text(plan))
     if not has_changes(plan):
+        with observed(workspace, plan.env, verb, publish):
+            pass  # nothing to run; the metrics are still refreshed
         if fmt == "json":
             emit_json(result_json(plan, None))
         return 0, None
-    if is_interactive() and not yes:
-        question = f"{verb.capitalize()} {len(plan.steps)} step(s) to environment {plan.env!r}?"
-        if not click.confirm(question, default=False, err=True):
-            raise Aborted(f"{verb} cancelled; nothing changed")
-    reporter = CliReporter(verbosity=opts.verbosity)
-    session = Session(workspace, plan.env, reporter=reporter)
-    result = Engine(session, steps=reporter).apply(
-        plan, lock_timeout=lock_timeout, prechecked=prechecked, atomic=atomic
+    confirm(
+        f"{verb.capitalize()} {len(plan.steps)} step(s) to environment {plan.env!r}?",
+        yes=yes,
+        verb=verb,
+        hint="pass --yes, or save the plan (`releasectl plan --out plan.json`) and apply "
+        "that file (`releasectl apply plan.json`)"
+        if verb == "apply"
+        else "pass --yes",
     )
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
+    with observed(workspace, plan.env, verb, publish) as obs:
+        session = Session(workspace, plan.env, reporter=reporter, events=obs.events)
+        obs.backend = session.state_backend
+        result = Engine(session, steps=reporter).apply(
+            plan, lock_timeout=lock_timeout, prechecked=prechecked, atomic=atomic
+        )
     if fmt == "json":
         emit_json(result_json(plan, result))
     elif result.state is not None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from redis.connection import AbstractConnection
 
     from releasectl.clients.redis_embedded import EmbeddedServer
-    from releasectl.targets.base import Deadline
+    from releasectl.util.deadline import Deadline
 
 EMBEDDED_SCHEME = "redis+embedded://"
 SCHEMES = ("redis://", "rediss://", "unix://", EMBEDDED_SCHEME)

@@ -17,16 +17,18 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from releasectl.errors import TargetError
 from releasectl.secrets import redact, register
-from releasectl.targets.base import Deadline, StepTimeout
-from releasectl.targets.sql.script import Dialect
+from releasectl.util.deadline import Deadline, StepTimeout
 
 if TYPE_CHECKING:
     import psycopg
+
+Dialect = Literal["sqlite", "postgresql"]
+DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql")
 
 CONNECT_TIMEOUT = 10  # seconds to reach PostgreSQL
 SQLITE_BUSY_MS = 30_000  # lock wait when no deadline applies

@@ -35,11 +35,20 @@ from releasectl.models.state import (
     ReleaseRecord,
     State,
 )
-from releasectl.planning.build import find_drift, plan_migrations, plan_problems, raise_problems
+from releasectl.observe.events import (
+    BackupFailed,
+    BackupWritten,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+from releasectl.planning.build import plan_migrations, plan_problems, raise_problems
+from releasectl.planning.drift import find_drift
 from releasectl.planning.planner import has_changes, plan_digest
 from releasectl.state.base import Lock
-from releasectl.targets.base import Deadline, Failure
+from releasectl.targets.base import Failure
 from releasectl.util import failpoints, timeutil
+from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import Migration
 
 KEEP_PLANS = 200
@@ -75,6 +84,28 @@ class StepReporter:
         pass
 
 
+class StepEvents(StepReporter):
+    """Emits each step's start and end on the session's event sink, then calls `inner`."""
+
+    def __init__(self, inner: StepReporter, session: Session) -> None:
+        self.inner, self.session = inner, session
+
+    def step_started(self, index: int, total: int, step: Step) -> None:
+        where = (self.session.env, index, total, step.component, step.action, step.from_, step.to)
+        self.session.events.emit(StepStarted(*where, step.migration, at=time.time()))
+        self.inner.step_started(index, total, step)
+
+    def step_finished(self, index: int, total: int, outcome: StepOutcome) -> None:
+        s, took = outcome.step, round(outcome.duration, 3)
+        where = (self.session.env, index, total, s.component, s.action, s.from_, s.to, s.migration)
+        self.session.events.emit(
+            StepFinished(*where, took, outcome.backup)
+            if outcome.result == "success"
+            else StepFailed(*where, took, outcome.backup, outcome.error or "", outcome.rollback)
+        )
+        self.inner.step_finished(index, total, outcome)
+
+
 def operation_of(plan: Plan) -> str:
     """The authorization action a plan needs: apply a release, or migrate/rollback one part."""
     if plan.release.to is not None:
@@ -97,7 +128,8 @@ class Engine:
         self.session = session
         self.workspace = session.workspace
         self.env = session.env
-        self.steps = steps or StepReporter()
+        self.steps: StepReporter = StepEvents(steps or StepReporter(), session)
+        self.started = time.monotonic()
 
     # --- apply ----------------------------------------------------------------------------
 
@@ -114,6 +146,7 @@ class Engine:
         `atomic`: when a step fails, also undo the steps this apply completed (newest first),
         so the environment ends as it was before the apply (like `helm upgrade --atomic`)."""
         session = self.session
+        self.started = time.monotonic()
         if plan.env != self.env:
             raise InputError(f"the plan is for environment {plan.env!r}, not {self.env!r}")
         if (
@@ -227,7 +260,7 @@ class Engine:
             if (d.component, d.migration) not in reapplied
         ]
         if drift:
-            from releasectl.planning.build import drift_error
+            from releasectl.planning.drift import drift_error
 
             raise drift_error(self.workspace, drift)
 
@@ -328,15 +361,24 @@ class Engine:
             info = target.backup(step, migration, out)
             meta.items, meta.scope, meta.detail = info.items, list(info.scope), dict(info.detail)
 
-        session.backups.store(meta, fill)
+        where = {
+            "component": component,
+            "migration": step.migration if step else None,
+            "plan": plan.digest if plan else None,
+        }
+        started = time.monotonic()
+        try:
+            session.backups.store(meta, fill)
+        except Exception as exc:
+            took = round(time.monotonic() - started, 3)
+            session.history.append("backup", "failed", duration=took, error=str(exc), **where)
+            session.events.emit(BackupFailed(self.env, component, meta.kind, took, str(exc)))
+            raise
+        took = round(time.monotonic() - started, 3)
         session.history.append(
-            "backup",
-            "success",
-            component=component,
-            migration=step.migration if step else None,
-            backup=meta.id,
-            plan=plan.digest if plan else None,
+            "backup", "success", backup=meta.id, duration=took, size=meta.size, **where
         )
+        session.events.emit(BackupWritten(self.env, component, meta.id, meta.kind, meta.size, took))
         return meta.id
 
     def _fail(
@@ -441,6 +483,7 @@ class Engine:
             release=plan.release.to,
             from_=plan.release.from_,
             to=plan.release.to,
+            duration=round(time.monotonic() - self.started, 3),
         )
         for component in {s.component for s in plan.steps}:
             session.backups.prune(component)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from releasectl.engine.session import Session
 from releasectl.models.plan import Step
 from releasectl.models.state import AppliedMigration, ComponentState, Journal, State
+from releasectl.observe.events import RolledBack
 from releasectl.state.base import Lock
 from releasectl.targets.base import Failure
 from releasectl.util import failpoints, timeutil
@@ -101,11 +102,34 @@ def undo_step(
         session.history.append(
             "rollback", "failed", duration=_since(started), error=str(exc), **fields
         )
+        session.events.emit(_rolled_back(session, step, failure, "failed", started, str(exc)))
         raise
     session.history.append(
         "rollback", "success", duration=_since(started), output=note + said, **fields
     )
+    session.events.emit(_rolled_back(session, step, failure, "success", started))
     return state, said
+
+
+def _rolled_back(
+    session: Session,
+    step: Step,
+    failure: Failure,
+    result: str,
+    started: float,
+    error: str | None = None,
+) -> RolledBack:
+    return RolledBack(
+        env=session.env,
+        component=step.component,
+        migration=step.migration,
+        from_=step.to,
+        to=step.from_,
+        result=result,
+        duration=_since(started),
+        cause=failure.phase,
+        error=error,
+    )
 
 
 def _since(started: float) -> float:

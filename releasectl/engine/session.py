@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import IO, Protocol
 from releasectl.errors import InputError
 from releasectl.models.state import State
 from releasectl.models.workspace import MIGRATED_TYPES, ServiceTarget
+from releasectl.observe.events import EventSink, LockWaited, LogEvents
 from releasectl.state import open_backend
 from releasectl.state.backups import BackupStore
 from releasectl.state.base import Lock, LockInfo, StateBackend
@@ -47,6 +49,7 @@ class Session:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     backend: StateBackend | None = None
     actor: str = ""
+    events: EventSink = field(default_factory=LogEvents)  # typed events: logs, metrics
     _targets: dict[str, Target] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,9 +105,11 @@ class Session:
     def lock(self, operation: str, timeout: float | None = None) -> Lock:
         info = LockInfo.new(self.env, self.actor, operation, timeutil.iso())
         cfg = self.spec.lock
+        asked = time.monotonic()
         lock = self.state_backend.acquire(
             info, ttl=cfg.ttl, timeout=cfg.timeout if timeout is None else timeout
         )
+        self.events.emit(LockWaited(self.env, operation, round(time.monotonic() - asked, 3)))
         taken = getattr(lock, "taken_over", None)
         if isinstance(taken, LockInfo):
             self.history.append(

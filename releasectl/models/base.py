@@ -50,9 +50,15 @@ def _name(value: Any) -> Any:
     return value
 
 
+# The patterns below only reach the JSON Schemas (json_schema_extra), for editors: the
+# validators above keep their own messages ("'1.3' is not a semantic version (X.Y.Z)").
 SemVer = Annotated[
     str,
     BeforeValidator(_semver),
-    Field(description="A semantic version, X.Y.Z[-pre][+build]", examples=["1.3.0"]),
+    Field(
+        description="A semantic version, X.Y.Z[-pre][+build]",
+        examples=["1.3.0"],
+        json_schema_extra={"pattern": SEMVER_RE.pattern},
+    ),
 ]
-Name = Annotated[str, BeforeValidator(_name)]
+Name = Annotated[str, BeforeValidator(_name), Field(json_schema_extra={"pattern": NAME_RE.pattern})]

@@ -45,7 +45,7 @@ class ChangelogSection(Model):
 
 
 class ComponentChange(Model):
-    name: str
+    name: str = Field(description="The component.")
     from_: int | str | None = Field(
         alias="from", description="Version in the older release's manifest (null: added)."
     )

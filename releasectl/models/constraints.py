@@ -18,6 +18,13 @@ import semver
 Kind = Literal["int", "semver"]
 Version = int | semver.Version
 
+# What a JSON Schema editor checks as you type (schemas/release.schema.json): the clauses
+# `parse` accepts, with versions of one to three numbers and an optional -pre/+build.
+_SCHEMA_CLAUSE = (
+    r"\s*(>=|<=|==|!=|>|<|\^|~|=)?\s*(\*|\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)\s*"
+)
+SCHEMA_PATTERN = rf"^{_SCHEMA_CLAUSE}(,{_SCHEMA_CLAUSE})*$"
+
 _CLAUSE_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<|\^|~|=)?\s*([0-9A-Za-z.+\-]+|\*)\s*$")
 _OPS = {
     ">=": lambda a, b: a >= b,

@@ -8,7 +8,9 @@ from releasectl.models.base import Model
 
 
 class MigrationMeta(Model):
-    description: str | None = None
+    description: str | None = Field(
+        default=None, description="What the migration does, shown in plans and PR comments."
+    )
     timeout: float | None = Field(
         default=None, gt=0, description="Seconds the up, down or verify part may run."
     )

@@ -12,7 +12,7 @@ Action = Literal["up", "down", "deploy"]
 
 
 class Step(Model):
-    component: str
+    component: str = Field(description="The component this step changes.")
     type: str = Field(description="The component's type (service, redis, sql, ...).")
     action: Action = Field(
         description="up/down: run one migration; deploy: move a service to a version."
@@ -29,7 +29,9 @@ class Step(Model):
     )
     backup: bool = Field(default=False, description="A scoped backup is taken before the step.")
     breaking: bool = Field(default=False, description="Needs --allow-breaking.")
-    description: str | None = None
+    description: str | None = Field(
+        default=None, description="The migration's description (migration.yaml)."
+    )
 
 
 class ReleaseMove(Model):
@@ -43,15 +45,15 @@ class StateRef(Model):
 
 
 class Plan(Model):
-    format_version: Literal[1] = 1
-    env: str
+    format_version: Literal[1] = Field(default=1, description="Version of this document's shape.")
+    env: str = Field(description="The environment the plan is for.")
     digest: str = Field(
         description="SHA-256 over the manifest, the steps' migration checksums and the recorded "
         "state (lineage + serial). apply refuses a plan whose digest no longer matches."
     )
-    release: ReleaseMove
-    state: StateRef
-    steps: list[Step]
+    release: ReleaseMove = Field(description="The release recorded now and the one planned.")
+    state: StateRef = Field(description="The recorded state the plan was made from.")
+    steps: list[Step] = Field(description="The steps, in the order apply runs them.")
     rollback: list[Step] = Field(
         description="Steps that undo the plan, in order (the reverse of `steps`)."
     )
@@ -59,7 +61,9 @@ class Plan(Model):
     manifest_checksum: str | None = Field(
         default=None, description="SHA-256 of the release manifest the plan was made from."
     )
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="What a reviewer should know: drift, promotion, ..."
+    )
 
     @property
     def changes(self) -> bool:

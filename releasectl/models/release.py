@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from releasectl.models.base import Model, SemVer
-from releasectl.models.constraints import check_syntax
+from releasectl.models.base import SEMVER_RE, Model, SemVer
+from releasectl.models.constraints import SCHEMA_PATTERN, check_syntax
 
 
 def _pin_version(value: Any) -> Any:
@@ -21,7 +21,8 @@ def _pin_version(value: Any) -> Any:
 
 
 PinVersion = Annotated[
-    int | str,
+    Annotated[int, WithJsonSchema({"type": "integer", "minimum": 0})]
+    | Annotated[str, WithJsonSchema({"type": "string", "pattern": SEMVER_RE.pattern})],
     BeforeValidator(_pin_version),
     Field(
         description="Migration number (redis, kubernetes, cedar, sql, script) or semantic "
@@ -32,6 +33,15 @@ PinVersion = Annotated[
 ConstraintText = Annotated[
     str,
     BeforeValidator(lambda v: check_syntax(v) if isinstance(v, str | int) else v),
+    WithJsonSchema(
+        {
+            "description": "Comma-separated clauses: >=2, >=1.1.0,<2.0.0, ^1.2, ~1.2.3, ==1.0.0",
+            "anyOf": [
+                {"type": "string", "pattern": SCHEMA_PATTERN},
+                {"type": "integer", "minimum": 0},
+            ],
+        }
+    ),
     Field(description="Comma-separated clauses: >=2, >=1.1.0,<2.0.0, ^1.2, ~1.2.3, ==1.0.0"),
 ]
 
@@ -46,12 +56,16 @@ class Pin(Model):
 
 
 class Release(Model):
-    apiVersion: Literal["releasectl/v1"] = "releasectl/v1"
-    kind: Literal["Release"] = "Release"
+    apiVersion: Literal["releasectl/v1"] = Field(
+        default="releasectl/v1", description="Version of the file format."
+    )
+    kind: Literal["Release"] = Field(default="Release", description="A release manifest.")
     version: SemVer
-    description: str | None = None
+    description: str | None = Field(default=None, description="What this release brings.")
     date: str | None = Field(default=None, description="Release date (YYYY-MM-DD), informative.")
-    components: dict[str, Pin]
+    components: dict[str, Pin] = Field(
+        description="The desired version of every component, by name (as in releasectl.yaml)."
+    )
     upgrades_from: ConstraintText | None = Field(
         default=None,
         description="Recorded releases that may move here directly (and that this release may "

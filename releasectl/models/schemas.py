@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from releasectl.models.changelog import Changelog
+from releasectl.models.error import ErrorDocument
 from releasectl.models.history import HistoryEntry
 from releasectl.models.migration import MigrationMeta
 from releasectl.models.plan import Plan
@@ -26,10 +27,11 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "status": Status,
     "history-entry": HistoryEntry,
     "changelog": Changelog,
+    "error": ErrorDocument,
 }
 
 
-SERIALIZED = frozenset({"plan", "state", "status", "history-entry", "changelog"})
+SERIALIZED = frozenset({"plan", "state", "status", "history-entry", "changelog", "error"})
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -49,19 +51,35 @@ def schema(name: str) -> dict[str, Any]:
 
 
 def _type_targets(doc: dict[str, Any]) -> None:
+    """Target settings are one model per component type. A target may name its `type`; an
+    editor then completes and checks that model's fields only (`if`/`then`, and the OpenAPI
+    style `discriminator` for tools that read it); without `type` any one model must match."""
     defs = doc.setdefault("$defs", {})
     refs = []
+    chosen = []
+    mapping = {}
     for ctype, model in TARGET_MODELS.items():
         sub = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         defs[model.__name__] = sub
-        refs.append({"$ref": f"#/$defs/{model.__name__}"})
-        del ctype
+        ref = f"#/$defs/{model.__name__}"
+        refs.append({"$ref": ref})
+        mapping[ctype] = ref
+        chosen.append(
+            {
+                "if": {"properties": {"type": {"const": ctype}}, "required": ["type"]},
+                "then": {"$ref": ref},
+            }
+        )
     targets = defs["Environment"]["properties"]["targets"]
     targets["additionalProperties"] = {"$ref": "#/$defs/TargetSettings"}
     defs["TargetSettings"] = {
-        "description": "Settings of a component's target; their shape follows its type.",
+        "description": "Settings of a component's target; their shape follows its type "
+        "(name it with `type:` and an editor offers only that type's fields).",
+        "type": "object",
+        "discriminator": {"propertyName": "type", "mapping": mapping},
         "anyOf": refs,
+        "allOf": chosen,
     }
 
 

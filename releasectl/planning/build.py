@@ -1,65 +1,23 @@
-"""Gathers what the pure planner needs (workspace, manifests, catalogue, recorded state) and
-checks what `validate`, `plan` and `status` report. Nothing here prints or exits."""
+"""Builds plans from a workspace: gathers what the pure planner needs (manifests, catalogue,
+recorded state), calls it, and runs the static checks of every migration the plan will run.
+Nothing here prints or exits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from releasectl.errors import (
-    DriftError,
     ReleasectlError,
     bundle,
 )
 from releasectl.models.plan import Plan
 from releasectl.models.release import Release
-from releasectl.models.state import ComponentStatus, State, Status
+from releasectl.models.state import State
 from releasectl.models.workspace import MIGRATED_TYPES
+from releasectl.planning.drift import find_drift
 from releasectl.planning.planner import Desired, PlanOptions, make_plan
-from releasectl.workspace import LoadedRelease, Workspace
+from releasectl.workspace import Workspace
 from releasectl.workspace.catalogue import Migration
-
-
-@dataclass(frozen=True, slots=True)
-class Drift:
-    component: str
-    migration: str
-    recorded: str
-    current: str | None  # None: the migration directory is gone
-
-    def describe(self, workspace: Workspace) -> str:
-        where = f"{workspace.migrations_dir(self.component)}/{self.migration}"
-        if self.current is None:
-            return f"{where}: applied migration no longer exists"
-        return (
-            f"{where}: changed since it was applied (checksum {self.recorded[:12]} "
-            f"recorded, {self.current[:12]} now)"
-        )
-
-
-def find_drift(workspace: Workspace, state: State | None) -> list[Drift]:
-    if state is None:
-        return []
-    found: list[Drift] = []
-    for name, recorded in sorted(state.components.items()):
-        known = workspace.catalogue.of(name)
-        by_id = {m.id: m for m in known.migrations} if known else {}
-        for applied in recorded.applied:
-            migration = by_id.get(applied.id)
-            if migration is None:
-                found.append(Drift(name, applied.id, applied.checksum, None))
-            elif migration.checksum != applied.checksum:
-                found.append(Drift(name, applied.id, applied.checksum, migration.checksum))
-    return found
-
-
-def drift_error(workspace: Workspace, drift: Sequence[Drift]) -> DriftError:
-    lines = [d.describe(workspace) for d in drift]
-    return DriftError(
-        "drift: " + "; ".join(lines)
-        if len(lines) == 1
-        else "drift in applied migrations:\n  " + "\n  ".join(lines)
-    )
 
 
 def raise_problems(errors: Sequence[ReleasectlError]) -> None:
@@ -189,53 +147,3 @@ def _structure_problems(workspace: Workspace) -> list[ReleasectlError]:
         errors.append(exc)
     errors.extend(workspace.catalogue.errors)
     return errors
-
-
-def validate(
-    workspace: Workspace, env: str | None, state: State | None
-) -> tuple[list[ReleasectlError], list[Drift]]:
-    """Every problem `validate` reports: workspace, manifests, catalogue, then drift."""
-    from releasectl.planning.checks import manifest_secret_problems, migration_problems
-
-    errors = workspace.problems()
-    errors.extend(manifest_secret_problems(workspace))
-    errors.extend(migration_problems(workspace))
-    from releasectl import authz
-
-    errors.extend(authz.problems(workspace))
-    if env is not None:
-        try:
-            workspace.environment(env)
-        except ReleasectlError as exc:
-            errors.append(exc)
-    return errors, find_drift(workspace, state)
-
-
-def status(
-    workspace: Workspace, env: str, state: State | None, desired: LoadedRelease | None = None
-) -> Status:
-    drift = find_drift(workspace, state)
-    components: dict[str, ComponentStatus] = {}
-    for name in workspace.order:
-        spec = workspace.components[name]
-        recorded = state.components.get(name) if state else None
-        version = recorded.version if recorded else None
-        if version is None and spec.type in MIGRATED_TYPES:
-            version = 0
-        pin = desired.manifest.components.get(name) if desired else None
-        components[name] = ComponentStatus(
-            type=spec.type,
-            version=version,
-            applied=[a.id for a in recorded.applied] if recorded else [],
-            desired=pin.version if pin else None,
-            drift=[d.migration for d in drift if d.component == name],
-        )
-    return Status(
-        env=env,
-        release=state.release if state else None,
-        dirty=bool(state and state.dirty),
-        components=components,
-        serial=state.serial if state else 0,
-        lineage=state.lineage if state else None,
-        journal=state.journal if state else None,
-    )

@@ -16,7 +16,7 @@ from releasectl.workspace.digests import is_binary, jobs, may_hold_secret
 from releasectl.workspace.scancache import decode_errors, encode_errors
 
 if TYPE_CHECKING:
-    from releasectl.targets.base import Target
+    from releasectl.targets.base import StaticCheck
 
 
 def _secret_error(name: str, line: int, column: int, display: str) -> ReleasectlError:
@@ -61,7 +61,7 @@ def manifest_secret_problems(workspace: Workspace) -> list[ReleasectlError]:
 
 
 def target_problems(workspace: Workspace, migrations: Iterable[Migration]) -> list[ReleasectlError]:
-    """Each target type's static checks (`Target.problems`), without connecting anywhere.
+    """Each target type's static checks (`targets.base.CHECKS`), without connecting anywhere.
 
     Results come from the scan cache where a migration is unchanged; a large number of
     migrations to check is shared with forked helper processes (see `digests.jobs`)."""
@@ -71,7 +71,7 @@ def target_problems(workspace: Workspace, migrations: Iterable[Migration]) -> li
         cache.target_problems(m.rel) if cache is not None else None for m in migrations
     ]
     todo = [i for i, found in enumerate(results) if found is None]
-    checker = _Checker(workspace)
+    checker = _Checker()
     for index, found in _check_in_parallel([migrations[i] for i in todo], checker).items():
         results[todo[index]] = found
     errors: list[ReleasectlError] = []
@@ -86,28 +86,18 @@ def target_problems(workspace: Workspace, migrations: Iterable[Migration]) -> li
 
 
 class _Checker:
-    """One target instance per component, made on first use."""
+    """Each type's static checks (`targets.base.CHECKS`), loaded on first use."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.workspace = workspace
-        self.instances: dict[str, Target] = {}
+    def __init__(self) -> None:
+        self.checks: dict[str, StaticCheck | None] = {}
 
     def problems(self, migration: Migration) -> list[ReleasectlError]:
-        from releasectl.targets.base import TargetContext, target_class
+        if migration.type not in self.checks:
+            from releasectl.targets.base import static_check
 
-        target = self.instances.get(migration.component)
-        if target is None:
-            ctx = TargetContext(
-                root=self.workspace.root,
-                env="",
-                component=migration.component,
-                type=migration.type,
-                settings=None,
-                migrations=self.workspace.catalogue.of(migration.component),
-            )
-            target = target_class(migration.type)(ctx)
-            self.instances[migration.component] = target
-        return target.problems(migration)
+            self.checks[migration.type] = static_check(migration.type)
+        check = self.checks[migration.type]
+        return [] if check is None else check(migration)
 
 
 CHECKS_IN_HELPERS = 400  # fewer migrations to check: forking costs more than it saves

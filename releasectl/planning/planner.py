@@ -5,6 +5,13 @@ Order. Downgrades run first, dependents before their dependencies (reverse topol
 each migrated component descending one migration at a time. Then upgrades and deploys run,
 dependencies first, each migrated component ascending. Ties in the graph break by name.
 
+Releases that omit a component. A release manifest that does not name a component of the
+workspace does not deploy it (the component was added to the workspace later): planning to
+that release takes the component to "not deployed", version 0 for a migrated component (its
+down migrations, dependents first, like any downgrade), no version for a service (undeployed),
+as Helm's rollback to a revision without a resource deletes it. A per-component plan (migrate,
+rollback) moves only the component it names.
+
 Compatibility. A component at version v is bound by the `requires` of the manifest that pins
 it at v: the desired release, else the recorded one. Those constraints are checked in the
 desired state and after every step, so a plan never passes through an incompatible state.
@@ -115,6 +122,12 @@ def _make_plan(
             errors.append(exc)
     if errors:
         raise bundle(errors)
+    if desired.release is not None:
+        # A release that does not name a component does not deploy it (a component added to
+        # the workspace after that release): planning to it takes the component away.
+        for name, component in components.items():
+            if name not in targets:
+                targets[name] = 0 if component.type in MIGRATED_TYPES else None
 
     errors.extend(_release_path_errors(state, desired))
 
@@ -131,7 +144,7 @@ def _make_plan(
                 down_steps.extend(_migration_steps(name, ctype, cur, want, migrations, errors))
             elif name in options.reapply and want == cur and cur > 0:
                 down_steps.extend(_migration_steps(name, ctype, cur, cur - 1, migrations, errors))
-        elif cur is not None and want is not None and _semver(want) < _semver(cur):
+        elif cur is not None and (want is None or _semver(want) < _semver(cur)):
             down_steps.append(_deploy(name, cur, want))
     for name in order:
         if name not in targets:
@@ -308,8 +321,8 @@ def _backup(ctype: str, migration: MigrationLike) -> bool:
     return ctype in BACKUP_BY_DEFAULT or bool(migration.meta.scope)
 
 
-def _deploy(name: str, cur: int | str | None, want: int | str) -> Step:
-    breaking = cur is not None and _semver(want).major > _semver(cur).major
+def _deploy(name: str, cur: int | str | None, want: int | str | None) -> Step:
+    breaking = cur is not None and want is not None and _semver(want).major > _semver(cur).major
     return Step(
         component=name, type="service", action="deploy", **{"from": cur}, to=want, breaking=breaking
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,75 @@ def dirty_paths(root: Path, allowed: list[Path]) -> list[str]:
     try:
         allow = [_relative(repo, root, p) for p in allowed]
         return sorted(n for n in _changed(repo) if not _covered(n, allow))
+    finally:
+        repo.close()
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredPath:
+    """A path git would refuse to `git add`, and the rule that ignores it."""
+
+    path: str  # relative to the repository's top
+    source: str  # the ignore file (".gitignore", ".git/info/exclude", a global excludes file)
+    line: int
+    pattern: str
+
+
+def ignored_paths(root: Path, paths: list[Path]) -> list[IgnoredPath]:
+    """The `paths` an ignore rule keeps out of `git add`, each with its rule. A tracked file is
+    never ignored (git keeps tracking it), so only untracked or missing paths can be listed."""
+    import subprocess
+
+    repo = _repo(root)
+    try:
+        rel = [_relative(repo, root, p) for p in paths]
+        top = str(repo.working_tree_dir)
+    finally:
+        repo.close()
+    # -z (paths verbatim, any character) needs --stdin
+    proc = subprocess.run(
+        ["git", "check-ignore", "-v", "-z", "--stdin"],
+        cwd=top,
+        input="".join(f"{r}\0" for r in rel),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode == 1:  # none of them is ignored
+        return []
+    if proc.returncode != 0:
+        raise InputError(f"git check-ignore failed: {proc.stderr.strip()}")
+    out = proc.stdout
+    fields = out.split("\0")
+    found = []
+    for i in range(0, len(fields) - 3, 4):  # -z -v: source, line, pattern, path
+        source, line, pattern, path = fields[i : i + 4]
+        if not pattern.startswith("!"):  # a negated rule that matched keeps the path
+            found.append(IgnoredPath(path, source, int(line), pattern))
+    return found
+
+
+def changed_paths(root: Path, paths: list[Path]) -> list[str]:
+    """The `paths` with a change against HEAD (staged, unstaged or untracked), sorted."""
+    repo = _repo(root)
+    try:
+        allow = [_relative(repo, root, p) for p in paths]
+        return sorted(n for n in _changed(repo) if _covered(n, allow))
+    finally:
+        repo.close()
+
+
+def committed_text(root: Path, path: Path) -> str | None:
+    """The text of `path` at HEAD (None: not in HEAD, or no commit yet)."""
+    import git
+
+    repo = _repo(root)
+    try:
+        rel = _relative(repo, root, path)
+        try:
+            return str(repo.git.show(f"HEAD:{rel}"))
+        except git.GitCommandError:
+            return None
     finally:
         repo.close()
 

@@ -331,6 +331,18 @@ class CreatedRelease:
     date: str
 
 
+SCHEMA_DIRECTIVE = "# yaml-language-server: $schema="
+
+
+def schema_comment(workspace: Workspace, manifest: Path) -> str:
+    """The first line that points an editor (the YAML language server: VS Code, Neovim, ...)
+    at the release schema in the workspace's schemas/, relative to the manifest."""
+    import os
+
+    target = workspace.root / "schemas" / "release.schema.json"
+    return SCHEMA_DIRECTIVE + Path(os.path.relpath(target, manifest.parent)).as_posix()
+
+
 def today_utc() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
@@ -376,6 +388,8 @@ def create_release(
     after = "description" if message is not None else "version"
     _set_or_insert(text, data, "date", date, after=after, style='"')
     _set_or_insert(text, data, "upgrades_from", upgrades_from, after=None, style='"')
+    if SCHEMA_DIRECTIVE not in text.text:
+        text.text = schema_comment(workspace, path) + text.newline + text.text
     doc = yamlio.loads(text.text, rel)
     manifest = validate(Release, doc)
     if manifest.version != version:  # pragma: no cover - set_scalar checked the edit

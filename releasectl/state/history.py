@@ -57,7 +57,12 @@ class History:
         for key, value in fields.items():
             if value is None:
                 continue
-            clean = redact(value)[-MAX_OUTPUT:] if isinstance(value, str) else value
+            if isinstance(value, str):
+                clean: Any = redact(value)[-MAX_OUTPUT:]
+            elif isinstance(value, dict):  # details: text values, redacted like the rest
+                clean = {str(k): redact(str(v))[-MAX_OUTPUT:] for k, v in value.items()}
+            else:
+                clean = value
             record["from" if key == "from_" else key] = clean
         record["hash"] = entry_hash(record)
         self.backend.append_history(canonical(record))
@@ -114,11 +119,16 @@ def verify_lines(lines: Iterable[str]) -> tuple[int, list[ChainProblem]]:
 
 
 # The old framework's state/migration_history.csv: `timestamp,component,version,event`, no
-# header, local-style timestamps. Steps expand into the events it logged.
+# header, local-style timestamps. Steps expand into the events it logged; an entry imported
+# from that file (`import-legacy`) is its row again.
 def to_legacy_csv(entries: Iterable[HistoryEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for entry in entries:
+        if entry.imported:
+            if entry.component is not None:
+                writer.writerow(_imported_row(entry))
+            continue
         if entry.component is None or entry.action not in ("up", "down", "deploy", "rollback"):
             continue
         end = timeutil.parse(entry.time)
@@ -148,3 +158,26 @@ def to_legacy_csv(entries: Iterable[HistoryEntry]) -> str:
         for row in rows:
             writer.writerow(["" if v is None else v for v in row])
     return out.getvalue()
+
+
+_EVENTS = {
+    ("up", "started"): "migration_started",
+    ("up", "success"): "migration_completed",
+    ("up", "failed"): "migration_failed",
+    ("up", "rolled_back"): "migration_failed",
+    ("down", "started"): "rollback_started",
+    ("down", "success"): "rollback_completed",
+    ("down", "failed"): "rollback_failed",
+    ("down", "rolled_back"): "rollback_failed",
+}
+
+
+def _imported_row(entry: HistoryEntry) -> list[str]:
+    """An imported entry as the old file's row: its own `event` where it had one."""
+    details = entry.details or {}
+    event = details.get("event") or _EVENTS.get(
+        (entry.action, entry.result), f"{entry.action}_{entry.result}"
+    )
+    version = entry.to if entry.to is not None else entry.from_
+    when = timeutil.parse(entry.time).strftime("%Y-%m-%d %H:%M:%S")
+    return [when, entry.component or "", "" if version is None else str(version), event]

@@ -1,5 +1,8 @@
 """The Target protocol: what the engine asks of a component type, and the registry of types.
 
+Static checks of migrations (validate, plan) are not part of a Target: `CHECKS` names each
+type's checks module, which needs no connection.
+
 The engine drives every step the same way:
 
     target.check(step, migration)                  # pre-check: reachable, preconditions
@@ -16,18 +19,18 @@ the whole component (every scope its migrations name). A backup stream is self-d
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from releasectl.errors import ReleasectlError, TargetError
+from releasectl.errors import ReleasectlError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from releasectl.models.plan import Step
+    from releasectl.util.deadline import Deadline
     from releasectl.workspace.catalogue import ComponentMigrations, Migration
 
 
@@ -48,33 +51,6 @@ class NullProgress:
 
     def finish(self) -> None:
         pass
-
-
-@dataclass
-class Deadline:
-    """A point in monotonic time by which a step must be done (None: no limit)."""
-
-    at: float | None
-
-    @classmethod
-    def after(cls, seconds: float | None) -> Deadline:
-        return cls(None if seconds is None else time.monotonic() + seconds)
-
-    def remaining(self) -> float | None:
-        if self.at is None:
-            return None
-        return max(0.0, self.at - time.monotonic())
-
-    def expired(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
-
-    def check(self, what: str) -> None:
-        if self.expired():
-            raise StepTimeout(f"{what}: timed out")
-
-
-class StepTimeout(TargetError):
-    pass
 
 
 @dataclass
@@ -119,11 +95,13 @@ class Failure:
 class Target(Protocol):
     ctx: TargetContext
 
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        """Static checks of one migration at validate/plan time (no connection needed)."""
-
     def check(self, step: Step | None, migration: Migration | None) -> None:
         """Pre-check before a step: the target is reachable and in the expected state."""
+
+    def recorded_version(self) -> int | None:
+        """The schema version the target itself records (the SQL history table, the Redis
+        schema key, Kubernetes labels), or None where it records none. Connecting is the
+        reachability check: raises TargetError when the target cannot be reached."""
 
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
         """Write a self-describing backup of what the step touches (everything if None)."""
@@ -156,7 +134,30 @@ REGISTRY: dict[str, str] = {
 }
 
 
+# type -> "module:function": the static checks of one migration at validate/plan time. They
+# need no connection and no environment, so they live apart from the targets and load none of
+# their clients. A type that is not named has no migrations to check.
+CHECKS: dict[str, str] = {
+    "redis": "releasectl.targets.redis.checks:problems",
+    "sql": "releasectl.targets.sql.checks:problems",
+    "script": "releasectl.targets.script.checks:problems",
+    "kubernetes": "releasectl.targets.kubernetes.checks:problems",
+    "cedar": "releasectl.cedarlib.snapshot:migration_problems",
+}
+
+
 TargetFactory = Callable[[TargetContext], Target]
+StaticCheck = Callable[["Migration"], list[ReleasectlError]]
+
+
+def static_check(component_type: str) -> StaticCheck | None:
+    """The static checks of a component type's migrations (None: it has none)."""
+    entry = CHECKS.get(component_type)
+    if entry is None:
+        return None
+    module_name, _, attr = entry.partition(":")
+    check: StaticCheck = getattr(importlib.import_module(module_name), attr)
+    return check
 
 
 def target_class(component_type: str) -> TargetFactory:
@@ -170,15 +171,15 @@ def open_target(ctx: TargetContext) -> Target:
 
 
 class BaseTarget:
-    """Defaults shared by the targets: no static problems, backup-driven rollback."""
+    """Defaults shared by the targets: no pre-check, backup-driven rollback."""
 
     def __init__(self, ctx: TargetContext) -> None:
         self.ctx = ctx
 
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        return []
-
     def check(self, step: Step | None, migration: Migration | None) -> None:
+        return None
+
+    def recorded_version(self) -> int | None:
         return None
 
     def timeout(self, migration: Migration | None) -> float | None:

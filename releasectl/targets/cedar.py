@@ -15,9 +15,10 @@ import json
 from typing import IO, TYPE_CHECKING, Any
 
 from releasectl.cedarlib.snapshot import Snapshot, compile_stored, read_stored
-from releasectl.cedarlib.stores import Store, open_store
-from releasectl.errors import InputError, ReleasectlError, TargetError
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
+from releasectl.cedarlib.stores import ConfigMapStore, DirStore, Store
+from releasectl.errors import InputError, TargetError
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure, TargetContext
+from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
     from releasectl.models.plan import Step
@@ -38,11 +39,6 @@ class CedarTarget(BaseTarget):
             self._store = open_store(self.ctx)
         return self._store
 
-    # --- static checks --------------------------------------------------------------------
-
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        return Snapshot.from_migration(migration).problems()
-
     # --- the engine's steps ---------------------------------------------------------------
 
     def check(self, step: Step | None, migration: Migration | None) -> None:
@@ -61,6 +57,13 @@ class CedarTarget(BaseTarget):
         version = _version(step.to)
         if version:
             self._prepare(version, migration)  # parse, validate, test before anything runs
+
+    def recorded_version(self) -> int | None:
+        """The version of the policy set in the store (None: the store holds none)."""
+        files = self.store.read()
+        if files is None:
+            return None
+        return read_stored(files, self.store.describe()).version
 
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
         files = self.store.read()
@@ -191,3 +194,23 @@ def _version(value: int | str | None) -> int:
         return int(value)
     except ValueError:
         raise InputError(f"{value!r} is not a schema version") from None
+
+
+def open_store(ctx: TargetContext) -> Store:
+    """The store an environment's settings name: a directory, or a ConfigMap in a cluster."""
+    from releasectl.models.workspace import CedarTarget as CedarSettings
+
+    settings = ctx.settings
+    if not isinstance(settings, CedarSettings):
+        raise InputError(f"no target settings for component {ctx.component!r} in {ctx.env}")
+    where = f"environments.{ctx.env}.targets.{ctx.component}"
+    if settings.store == "dir":
+        if not settings.path:
+            raise InputError(f"{where}: store: dir needs a path")
+        return DirStore(ctx.path(settings.path), settings.path)
+    if not settings.namespace or not settings.name:
+        raise InputError(f"{where}: store: configmap needs a namespace and a name")
+    from releasectl.clients import kubernetes as kube
+
+    client = kube.api_client(settings, root=ctx.root)
+    return ConfigMapStore(client, settings.namespace, settings.name, ctx.component)

@@ -26,7 +26,8 @@ from releasectl.clients.kubernetes import (
 )
 from releasectl.errors import InputError, TargetError
 from releasectl.models.workspace import ServiceTarget as Settings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure, TargetContext
+from releasectl.util.deadline import Deadline
 from releasectl.util.fsutil import atomic_write
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ class ServiceTarget(BaseTarget):
                 doc["data"] = base64.b64encode(path.read_bytes()).decode()
                 items = 1
         elif self.mode == "apply":
-            from releasectl.clients.kubernetes import ObjectRef, snapshot_objects
+            from releasectl.targets.kubernetes.backup import ObjectRef, snapshot_objects
 
             ref = ObjectRef("apps/v1", "Deployment", self.namespace, self.name)
             doc["objects"] = snapshot_objects(self.client(), [ref])
@@ -200,7 +201,7 @@ class ServiceTarget(BaseTarget):
                 path.unlink(missing_ok=True)
             return BackupInfo(items=1, scope=[f"Deployment/{self.name}"], detail={"mode": mode})
         if mode == "apply":
-            from releasectl.clients.kubernetes import restore_objects, valid_entries
+            from releasectl.targets.kubernetes.backup import restore_objects, valid_entries
 
             entries = valid_entries(doc.get("objects"))
             restored, deleted = restore_objects(self.client(), entries)

@@ -354,9 +354,13 @@ class Workspace:
                 except constraints.ConstraintSyntaxError as exc:
                     errors.append(InputError(str(exc), location=doc.location(req_where)))
         for name in sorted(set(self.components) - set(manifest.components)):
+            named_by = self._earlier_release_naming(name, loaded.version)
+            if named_by is None:
+                continue  # not deployed in this release: the component came later
             errors.append(
                 InputError(
-                    f"no version for component {name!r} (a release pins every component)",
+                    f"no version for component {name!r} (release {named_by} deploys it; a "
+                    "release omits only components added after it)",
                     location=doc.location(("components",)),
                 )
             )
@@ -366,6 +370,24 @@ class Workspace:
             except constraints.ConstraintSyntaxError as exc:
                 errors.append(InputError(str(exc), location=doc.location(("upgrades_from",))))
         return errors
+
+    def _earlier_release_naming(self, component: str, version: str) -> str | None:
+        """The newest release older than `version` that names `component` (None: none does).
+
+        A manifest that omits a component means "not deployed in this release", which is right
+        for the releases made before the component existed; once a release has named it, a
+        later release that forgets it is a mistake, not a removal."""
+        key = semver_key(version)
+        for older in reversed(self.release_versions):
+            if semver_key(older) >= key:
+                continue
+            try:
+                manifest = self.release(older).manifest
+            except ReleasectlError:
+                continue  # reported on its own
+            if component in manifest.components:
+                return older
+        return None
 
     def check_release(self, loaded: LoadedRelease) -> None:
         errors = self.release_problems(loaded)

@@ -2,13 +2,29 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import env_option, format_option, options
+from releasectl.cli.complete import releases
+from releasectl.cli.context import env_option, examples, format_option, options
+from releasectl.cli.observe import publish_options
+from releasectl.observe.publish import Destinations
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl apply                       # plan now, show it, ask on a terminal",
+        "releasectl apply --yes --env staging   # CI: no question",
+        "releasectl apply plan.json --commit    # the saved plan is the approval",
+        "releasectl apply --release 1.0.0 --yes --atomic",
+    ),
+)
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
 @env_option
-@click.option("--release", "-r", "release", help="Release to apply (without PLAN).")
+@click.option(
+    "--release",
+    "-r",
+    "release",
+    shell_complete=releases,
+    help="Release to apply (without PLAN).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--commit",
@@ -23,6 +39,7 @@ from releasectl.cli.context import env_option, format_option, options
 )
 @click.option("--allow-breaking", is_flag=True, help="Permit major bumps and breaking migrations.")
 @format_option("text", "json")
+@publish_options
 def apply(
     plan_file: str | None,
     env: str | None,
@@ -33,12 +50,15 @@ def apply(
     allow_breaking: bool,
     atomic: bool,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Apply a saved PLAN, or plan and apply the environment's release now.
 
-    Asks for confirmation only on an interactive terminal (--yes skips it; in CI it never
-    waits). Exit 3 if the plan is stale or an applied migration drifted, 4 if the environment
-    is locked, 5 if denied by policy or promotion, 1 if a step failed (it was rolled back).
+    A fresh plan asks for confirmation on a terminal; --yes skips the question, and without a
+    terminal to ask on (CI, `apply | tee log`) it is refused unless --yes is given. A saved
+    PLAN is the approval: it applies without a question. Exit 3 if the plan is stale or an
+    applied migration drifted, 4 if the environment is locked, 5 if denied by policy or
+    promotion, 1 if a step failed (it was rolled back).
     """
     from releasectl.cli.runner import load_plan, run_plan
     from releasectl.planning.build import release_plan
@@ -65,17 +85,28 @@ def apply(
     code, result = run_plan(
         opts,
         plan,
-        yes=yes,
+        yes=yes or bool(plan_file),  # a saved plan is the approval: it never asks
         fmt=fmt,
         lock_timeout=lock_timeout,
         prechecked=not plan_file,
         atomic=atomic,
+        publish=publish,
     )
-    if commit and result is not None and result.changed:
+    if commit:
         from releasectl.cli.context import emit
-        from releasectl.engine.commitback import commit_release
+        from releasectl.engine.commitback import commit_release, pending
 
-        sha = commit_release(workspace, plan, result)
-        if fmt == "text":
-            emit(f"Committed {sha[:12]}.")
+        if result is not None and result.changed:
+            sha = commit_release(workspace, plan, result)
+            if fmt == "text":
+                emit(f"Committed {sha[:12]}.")
+        else:
+            state = opts.backend(plan.env).read()
+            if pending(workspace, plan, state):
+                sha = commit_release(workspace, plan, None, state)
+                if fmt == "text":
+                    emit(
+                        f"Committed {sha[:12]}: what an earlier apply recorded but did not "
+                        "commit or tag."
+                    )
     return code

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, format_option, options
+from releasectl.cli.context import emit, emit_json, examples, format_option, options
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "releasectl authz test",
+        "releasectl authz test --format json",
+    ),
+)
 def authz() -> None:
     """The authorization policy of protected environments (authz/ by default).
 
@@ -14,7 +19,13 @@ def authz() -> None:
     """
 
 
-@authz.command("test")
+@authz.command(
+    "test",
+    epilog=examples(
+        "releasectl authz test",
+        "releasectl authz test --format json | jq .failed",
+    ),
+)
 @format_option("text", "json")
 def test(fmt: str | None) -> int:
     """Run the authorization policy tests (authz/tests/*.yaml); exit 1 when one fails."""
@@ -26,13 +37,24 @@ def test(fmt: str | None) -> int:
     outcomes = core.run_tests(workspace)
     failed = [o for o in outcomes if not o.passed]
     if fmt == "json":
-        emit_json(
-            {
-                "passed": len(outcomes) - len(failed),
-                "failed": len(failed),
-                "tests": [o.as_dict() for o in outcomes],
-            }
-        )
+        from releasectl.cli.errordoc import error_document
+
+        doc = {
+            "passed": len(outcomes) - len(failed),
+            "failed": len(failed),
+            "tests": [o.as_dict() for o in outcomes],
+        }
+        if failed:  # a failing command's JSON always carries `error`
+            first = failed[0]
+            doc.update(
+                error_document(
+                    f"{len(failed)} authorization test(s) failed; first: {first.name}",
+                    1,
+                    file=first.file,
+                    line=first.line,
+                )
+            )
+        emit_json(doc)
         return 1 if failed else 0
     for outcome in outcomes:
         where = f"{outcome.file}:{outcome.line}" if outcome.line else outcome.file

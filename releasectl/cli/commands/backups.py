@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.complete import backup_ids, components
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
+from releasectl.cli.observe import observed, publish_options
+from releasectl.observe.publish import Destinations
 
 
 def _size(n: int) -> str:
@@ -13,14 +16,26 @@ def _size(n: int) -> str:
     return str(n)
 
 
-@click.command()
-@click.argument("component", required=False)
+@click.command(
+    epilog=examples(
+        "releasectl backup redis",
+        "releasectl backup --list",
+        "releasectl backup --list redis --env staging --format json",
+    ),
+)
+@click.argument("component", required=False, shell_complete=components)
 @env_option
 @click.option("--list", "list_", is_flag=True, help="List backups (of COMPONENT, or all).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
 @format_option("text", "json")
+@publish_options
 def backup(
-    component: str | None, env: str | None, list_: bool, lock_timeout: float | None, fmt: str | None
+    component: str | None,
+    env: str | None,
+    list_: bool,
+    lock_timeout: float | None,
+    fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Back up everything COMPONENT's migrations touch, or list backups with --list."""
     from releasectl.cli.progress import CliReporter
@@ -31,7 +46,7 @@ def backup(
     fmt = opts.output_format(fmt, ("text", "json"))
     workspace = opts.load_workspace()
     env_name = opts.env_name(env)
-    reporter = CliReporter(verbosity=opts.verbosity)
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
     session = Session(workspace, env_name, reporter=reporter)
     if list_:
         if component:
@@ -52,7 +67,9 @@ def backup(
         return 0
     if not component:
         raise click.UsageError("give a COMPONENT to back up (or --list)")
-    meta = backup_component(session, component, lock_timeout=lock_timeout)
+    with observed(workspace, env_name, "backup", publish) as obs:
+        session.events, obs.backend = obs.events, session.state_backend
+        meta = backup_component(session, component, lock_timeout=lock_timeout)
     if fmt == "json":
         emit_json(meta.as_dict())
     else:
@@ -63,35 +80,41 @@ def backup(
     return 0
 
 
-@click.command()
-@click.argument("component")
-@click.argument("backup_id")
+@click.command(
+    epilog=examples(
+        "releasectl backup --list redis              # find the id",
+        "releasectl restore redis 20261102T101500Z-redis-3f2a9c --yes",
+    ),
+)
+@click.argument("component", shell_complete=components)
+@click.argument("backup_id", shell_complete=backup_ids)
 @env_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
+@publish_options
 def restore(
-    component: str, backup_id: str, env: str | None, yes: bool, lock_timeout: float | None
+    component: str,
+    backup_id: str,
+    env: str | None,
+    yes: bool,
+    lock_timeout: float | None,
+    publish: Destinations,
 ) -> int:
     """Restore COMPONENT from BACKUP_ID (its checksum is checked first)."""
-    from releasectl.cli.context import is_interactive
+    from releasectl.cli.context import confirm
     from releasectl.cli.progress import CliReporter
     from releasectl.engine.operations import restore_component
     from releasectl.engine.session import Session
-    from releasectl.errors import Aborted
 
     opts = options()
     workspace = opts.load_workspace()
     env_name = opts.env_name(env)
     workspace.component(component)
-    if (
-        is_interactive()
-        and not yes
-        and not click.confirm(
-            f"Restore {component} in {env_name!r} from {backup_id}?", default=False, err=True
-        )
-    ):
-        raise Aborted("restore cancelled; nothing changed")
-    session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
-    meta, info = restore_component(session, component, backup_id, lock_timeout=lock_timeout)
+    confirm(f"Restore {component} in {env_name!r} from {backup_id}?", yes=yes, verb="restore")
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
+    with observed(workspace, env_name, "restore", publish) as obs:
+        session = Session(workspace, env_name, reporter=reporter, events=obs.events)
+        obs.backend = session.state_backend
+        meta, info = restore_component(session, component, backup_id, lock_timeout=lock_timeout)
     emit(f"restored {component} from {meta.id}: {info.items} items")
     return 0

@@ -5,10 +5,18 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit, format_option, options
+from releasectl.cli.context import emit, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl changelog                      # since the last release",
+        "releasectl changelog v1.0.0..v1.1.0       # same as: changelog v1.0.0 v1.1.0",
+        "releasectl changelog 1.0.0 1.1.0 -f json  # release versions, tagged or not",
+        "releasectl changelog --write              # into CHANGELOG.md, idempotent",
+        "releasectl changelog --path packages/api --tag-pattern 'api@*' --write",
+    ),
+)
 @click.argument("from_ref", metavar="[FROM [TO] | FROM..TO]", required=False)
 @click.argument("to_ref", metavar=" ", required=False)
 @format_option("markdown", "json")
@@ -21,6 +29,7 @@ from releasectl.cli.context import emit, format_option, options
     "--path",
     "path",
     type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
     help="Only commits that touch DIR; --write writes DIR/CHANGELOG.md.",
 )
 @click.option(
@@ -52,13 +61,6 @@ def changelog(
     TO may be tags, branches, commits, `A..B`, or release versions (`1.0.0`: its tag, else the
     commit that added its manifest). Works in any git repository; in a releasectl workspace it
     adds the component versions that changed between the releases' manifests.
-
-    \b
-    Examples:
-      releasectl changelog                      # since the last release
-      releasectl changelog v1.0.0..v1.1.0       # same as: changelog v1.0.0 v1.1.0
-      releasectl changelog 1.0.0 1.1.0 -f json  # release versions, without tags too
-      releasectl changelog --path packages/api --tag-pattern 'api@*' --write
     """
     from releasectl.release import changelog as core
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import env_option, format_option, options
+from releasectl.cli.complete import components
+from releasectl.cli.context import env_option, examples, format_option, options
+from releasectl.cli.observe import publish_options
+from releasectl.observe.publish import Destinations
 
 
 def _version(text: str | None) -> int | str | None:
@@ -14,8 +17,14 @@ def _version(text: str | None) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
-@click.command()
-@click.argument("component")
+@click.command(
+    epilog=examples(
+        "releasectl migrate redis               # up to its latest migration",
+        "releasectl migrate database 3 --env staging --yes",
+        "releasectl migrate redis 2 --force --yes  # re-run 0002",
+    ),
+)
+@click.argument("component", shell_complete=components)
 @click.argument("version", required=False)
 @env_option
 @click.option(
@@ -28,6 +37,7 @@ def _version(text: str | None) -> int | str | None:
 @click.option("--allow-breaking", is_flag=True, help="Permit breaking migrations and major bumps.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
 @format_option("text", "json")
+@publish_options
 def migrate(
     component: str,
     version: str | None,
@@ -37,6 +47,7 @@ def migrate(
     allow_breaking: bool,
     lock_timeout: float | None,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Move COMPONENT to VERSION (default: its latest migration; a service needs VERSION)."""
     return _run(
@@ -49,16 +60,23 @@ def migrate(
         verb="migrate",
         force=force,
         allow_breaking=allow_breaking,
+        publish=publish,
     )
 
 
-@click.command()
-@click.argument("component")
+@click.command(
+    epilog=examples(
+        "releasectl rollback redis 1",
+        "releasectl rollback database 0 --env staging --yes",
+    ),
+)
+@click.argument("component", shell_complete=components)
 @click.argument("version")
 @env_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
 @format_option("text", "json")
+@publish_options
 def rollback(
     component: str,
     version: str,
@@ -66,6 +84,7 @@ def rollback(
     yes: bool,
     lock_timeout: float | None,
     fmt: str | None,
+    publish: Destinations,
 ) -> int:
     """Move COMPONENT down to VERSION, running each migration's down part (newest first)."""
     return _run(
@@ -77,6 +96,7 @@ def rollback(
         lock_timeout=lock_timeout,
         verb="rollback",
         allow_breaking=True,
+        publish=publish,
     )
 
 
@@ -91,6 +111,7 @@ def _run(
     verb: str,
     force: bool = False,
     allow_breaking: bool = False,
+    publish: Destinations | None = None,
 ) -> int:
     """A one-component plan, run through the same engine as `apply`."""
     from releasectl.cli.runner import run_plan
@@ -117,4 +138,6 @@ def _run(
             f"rollback goes down: {component!r} is below {version}; "
             f"use `releasectl migrate {component} {version}`"
         )
-    return run_plan(opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb=verb)[0]
+    return run_plan(
+        opts, plan, yes=yes, fmt=fmt, lock_timeout=lock_timeout, verb=verb, publish=publish
+    )[0]

@@ -2,10 +2,16 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl history -n 20",
+        "releasectl history --verify",
+        "releasectl history --env prod --format csv > migration_history.csv",
+    ),
+)
 @env_option
 @format_option("text", "json", "csv")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if it is broken.")
@@ -22,6 +28,21 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
     backend = opts.backend(env_name)
     if verify:
         count, problems = verify_lines(backend.history_lines())
+        if fmt == "json":
+            from releasectl.cli.errordoc import error_document
+
+            doc: dict[str, object] = {
+                "ok": not problems,
+                "entries": count,
+                "problems": [{"entry": p.line, "message": p.message} for p in problems],
+            }
+            if problems:  # a failing command's JSON always carries `error`
+                first = problems[0]
+                doc.update(
+                    error_document(f"{backend.describe()} entry {first.line}: {first.message}", 1)
+                )
+            emit_json(doc)
+            return 1 if problems else 0
         for problem in problems:
             emit(f"error: {backend.describe()} entry {problem.line}: {problem.message}", err=True)
         if problems:
@@ -41,6 +62,8 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
             if e.from_ is not None or e.to is not None:
                 move = f" {'-' if e.from_ is None else e.from_} -> {'-' if e.to is None else e.to}"
             what = " ".join(x for x in (e.component, e.migration) if x)
+            if e.imported:
+                what += " (imported)"
             took = f" {e.duration:.2f}s" if e.duration is not None else ""
             err = f"  error: {e.error}" if e.error else ""
             emit(

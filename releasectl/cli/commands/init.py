@@ -4,9 +4,10 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit
+from releasectl.cli.context import emit, examples
 
 WORKSPACE = """\
+# yaml-language-server: $schema=schemas/workspace.schema.json
 apiVersion: releasectl/v1
 kind: Workspace
 name: {name}
@@ -20,9 +21,11 @@ environments:
   local:
     state: {{backend: file}}
     targets:
-      database: {{url: "sqlite:///.releasectl/local/app.db"}}
+      # `type:` is optional; it lets an editor offer the fields of that kind of target
+      database: {{type: sql, url: "sqlite:///.releasectl/local/app.db"}}
 """
 RELEASE = """\
+# yaml-language-server: $schema=../schemas/release.schema.json
 apiVersion: releasectl/v1
 kind: Release
 version: 0.1.0
@@ -48,11 +51,17 @@ GITIGNORE = """\
 """
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl init",
+        "releasectl init my-platform --name my-platform",
+    ),
+)
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
 @click.option("--name", help="Workspace name (default: the directory's name).")
 def init(directory: str, name: str | None) -> int:
-    """Create a workspace in DIRECTORY: releasectl.yaml, a first release and migration."""
+    """Create a workspace in DIRECTORY: releasectl.yaml, a first release and migration, and
+    schemas/ (the files name their schema, so an editor completes and checks them)."""
     from releasectl.errors import InputError
     from releasectl.models.base import NAME_RE
     from releasectl.util.fsutil import atomic_write
@@ -69,6 +78,10 @@ def init(directory: str, name: str | None) -> int:
         "migrations/database/0001_initial/up.sql": UP,
         "migrations/database/0001_initial/down.sql": DOWN,
     }
+    from releasectl.models import schemas
+
+    for schema_name in schemas.all_names():  # what the files' $schema lines point at
+        files[f"schemas/{schema_name}.schema.json"] = schemas.render(schema_name)
     for rel, text in files.items():
         atomic_write(root / rel, text)
     gitignore = root / ".gitignore"

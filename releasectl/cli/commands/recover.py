@@ -2,10 +2,18 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, env_option, options
+from releasectl.cli.context import emit, env_option, examples, options
+from releasectl.cli.observe import observed, publish_options
+from releasectl.observe.publish import Destinations
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl status                      # shows the interrupted step",
+        "releasectl recover",
+        "releasectl recover --rollback --env staging",
+    ),
+)
 @env_option
 @click.option(
     "--rollback",
@@ -14,7 +22,10 @@ from releasectl.cli.context import emit, env_option, options
     help="Roll back even a step that had verified (default: roll it forward).",
 )
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a held lock.")
-def recover(env: str | None, force_back: bool, lock_timeout: float | None) -> int:
+@publish_options
+def recover(
+    env: str | None, force_back: bool, lock_timeout: float | None, publish: Destinations
+) -> int:
     """Finish what a crash interrupted: roll the journaled step back (restore its backup or run
     its down part), or forward when it had already run and verified."""
     from releasectl.cli.progress import CliReporter
@@ -24,7 +35,11 @@ def recover(env: str | None, force_back: bool, lock_timeout: float | None) -> in
     opts = options()
     workspace = opts.load_workspace()
     env_name = opts.env_name(env)
-    session = Session(workspace, env_name, reporter=CliReporter(verbosity=opts.verbosity))
-    session.authorize("rollback")
-    emit(run_recover(session, force_back=force_back))
+    reporter = CliReporter(verbosity=opts.verbosity, log_format=opts.log_format)
+    with observed(workspace, env_name, "recover", publish) as obs:
+        session = Session(workspace, env_name, reporter=reporter, events=obs.events)
+        obs.backend = session.state_backend
+        session.authorize("rollback")
+        done = run_recover(session, force_back=force_back)
+    emit(done)
     return 0

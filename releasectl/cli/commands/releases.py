@@ -5,15 +5,26 @@ from typing import Any
 
 import click
 
-from releasectl.cli.context import emit, emit_json, format_option, options
+from releasectl.cli.complete import environments, releases
+from releasectl.cli.context import emit, emit_json, examples, format_option, options
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "releasectl release create 1.2.0 -m 'Faster sessions'",
+        "releasectl release validate 1.2.0",
+        "releasectl release package 1.2.0 && releasectl release verify dist/*.tar.gz",
+    ),
+)
 def release() -> None:
     """Create, validate, show, package and verify release manifests."""
 
 
-@release.command()
+@release.command(
+    epilog=examples(
+        "releasectl release create 1.2.0 -m 'Faster sessions'",
+    ),
+)
 @click.argument("version")
 @click.option("-m", "--message", "message", help="Description of the new release.")
 def create(version: str, message: str | None) -> int:
@@ -29,12 +40,18 @@ def create(version: str, message: str | None) -> int:
     return 0
 
 
-@release.command()
-@click.argument("version")
+@release.command(
+    epilog=examples(
+        "releasectl release validate 1.2.0",
+        "releasectl release validate 1.2.0 --env staging",
+    ),
+)
+@click.argument("version", shell_complete=releases)
 @click.option(
     "--env",
     "-e",
     "env",
+    shell_complete=environments,
     help="Compare migration checksums with this environment's recorded state "
     "(default: every environment whose state backend is a file).",
 )
@@ -71,8 +88,13 @@ def _states(env: str | None) -> dict[str, Any]:
     return states
 
 
-@release.command()
-@click.argument("version")
+@release.command(
+    epilog=examples(
+        "releasectl release show 1.1.0",
+        "releasectl release show 1.1.0 --format json",
+    ),
+)
+@click.argument("version", shell_complete=releases)
 @format_option("text", "json")
 def show(version: str, fmt: str | None) -> int:
     """Components, changes since the previous release, and compatibility."""
@@ -134,8 +156,13 @@ def _show_text(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@release.command()
-@click.argument("version")
+@release.command(
+    epilog=examples(
+        "releasectl release package 1.1.0",
+        "releasectl release package 1.1.0 --out build/",
+    ),
+)
+@click.argument("version", shell_complete=releases)
 @click.option(
     "--out",
     "-o",
@@ -153,7 +180,11 @@ def package(version: str, out: str | None) -> int:
     return 0
 
 
-@release.command()
+@release.command(
+    epilog=examples(
+        "releasectl release verify dist/rust-security-platform-1.1.0.tar.gz",
+    ),
+)
 @click.argument("tarball", type=click.Path(dir_okay=False))
 @format_option("text", "json")
 def verify(tarball: str, fmt: str | None) -> int:
@@ -164,15 +195,22 @@ def verify(tarball: str, fmt: str | None) -> int:
     fmt = options().output_format(fmt, ("text", "json"))
     report = verify_package(Path(tarball))
     if fmt == "json":
-        emit_json(
-            {
-                "path": str(report.path),
-                "sha256": report.sha256,
-                "ok": report.ok,
-                "files": report.files,
-                "problems": report.problems,
-            }
-        )
+        from releasectl.cli.errordoc import error_document
+
+        doc: dict[str, Any] = {
+            "path": str(report.path),
+            "sha256": report.sha256,
+            "ok": report.ok,
+            "files": report.files,
+            "problems": report.problems,
+        }
+        if not report.ok:  # a failing command's JSON always carries `error`
+            doc.update(
+                error_document(
+                    f"{len(report.problems)} problem(s): {report.problems[0]}", 1, file=tarball
+                )
+            )
+        emit_json(doc)
         return 0 if report.ok else 1
     for problem in report.problems:
         emit(f"error: {tarball}: {problem}", err=True)

@@ -4,15 +4,26 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit, options
+from releasectl.cli.context import emit, examples, options
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "releasectl schema export",
+        "releasectl schema export --check",
+    ),
+)
 def schema() -> None:
     """JSON Schemas of releasectl's files and documents."""
 
 
-@schema.command("export")
+@schema.command(
+    "export",
+    epilog=examples(
+        "releasectl schema export",
+        "releasectl schema export --check   # CI: exit 1 if out of date",
+    ),
+)
 @click.option(
     "--dir",
     "directory",

@@ -8,15 +8,24 @@ from pathlib import Path
 
 import click
 
-from releasectl.cli.context import emit, env_option, options
+from releasectl.cli.context import emit, env_option, examples, options
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "releasectl state pull --out local-state.json",
+        "releasectl state push local-state.json --force --env local",
+    ),
+)
 def state() -> None:
     """Move recorded state between backends."""
 
 
-@state.command()
+@state.command(
+    epilog=examples(
+        "releasectl state pull --env staging --out staging-state.json",
+    ),
+)
 @env_option
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write to a file, not stdout.")
 def pull(env: str | None, out: str | None) -> int:
@@ -43,7 +52,11 @@ def pull(env: str | None, out: str | None) -> int:
     return 0
 
 
-@state.command()
+@state.command(
+    epilog=examples(
+        "releasectl state push staging-state.json --force --env staging",
+    ),
+)
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True))
 @env_option
 @click.option(

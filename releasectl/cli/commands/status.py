@@ -2,17 +2,22 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl status",
+        "releasectl status --env prod --format json | jq .dirty",
+    ),
+)
 @env_option
 @format_option("text", "json")
 def status(env: str | None, fmt: str | None) -> int:
     """Show the environment's recorded release, component versions, drift and any interrupted
     step."""
     from releasectl.cli import render
-    from releasectl.planning.build import status as build_status
+    from releasectl.planning.report import status as build_status
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))

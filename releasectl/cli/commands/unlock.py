@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, env_option, options
+from releasectl.cli.context import emit, env_option, examples, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl status --env staging          # shows the lock id",
+        "releasectl unlock 6f1c2a9e-5d4b-4c1e-9a7f-2b8e1d3c4a5f --env staging",
+    ),
+)
 @click.argument("lock_id")
 @env_option
 def unlock(lock_id: str, env: str | None) -> int:

@@ -1,19 +1,26 @@
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "releasectl validate",
+        "releasectl validate --env staging --format json",
+    ),
+)
 @env_option
 @format_option("text", "json")
 def validate(env: str | None, fmt: str | None) -> int:
     """Check releasectl.yaml, every release manifest, every migration and, for the environment,
     that no applied migration changed since (drift, exit 3)."""
     from releasectl.errors import ExitCode, ReleasectlError, flatten
-    from releasectl.planning.build import drift_error
-    from releasectl.planning.build import validate as run_validate
+    from releasectl.planning.drift import drift_error
+    from releasectl.planning.report import validate as run_validate
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))
@@ -36,15 +43,31 @@ def validate(env: str | None, fmt: str | None) -> int:
     elif drift:
         code = ExitCode.STALE
     if fmt == "json":
-        emit_json(
-            {
-                "valid": not flat and not drift,
-                "errors": [str(e) for e in flat],
-                "drift": [d.describe(workspace) for d in drift],
-                "migrations": workspace.catalogue.count(),
-                "releases": workspace.release_versions,
-            }
-        )
+        from releasectl.cli.errordoc import error_document, json_error
+
+        doc: dict[str, Any] = {
+            "valid": not flat and not drift,
+            "errors": [str(e) for e in flat],
+            "drift": [d.describe(workspace) for d in drift],
+            "migrations": workspace.catalogue.count(),
+            "releases": workspace.release_versions,
+        }
+        if code != ExitCode.OK:  # a failing command's JSON always carries `error`
+            problems = [json_error(e)["error"] for e in flat]
+            if drift:
+                problems.append(json_error(drift_error(workspace, drift))["error"])
+            first = problems[0] if len(problems) == 1 else {}
+            doc.update(
+                error_document(
+                    first.get("message") or f"{len(problems)} problem(s) found",
+                    code,
+                    file=first.get("file"),
+                    line=first.get("line"),
+                    field=first.get("field"),
+                )
+            )
+            doc["error"]["errors"] = problems
+        emit_json(doc)
         return int(code)
     for e in flat:
         emit(f"error: {e}", err=True)

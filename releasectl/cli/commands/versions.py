@@ -4,7 +4,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from releasectl.cli.context import emit, emit_json, format_option, options
+from releasectl.cli.complete import components, components_or_platform, environments, releases
+from releasectl.cli.context import emit, emit_json, examples, format_option, options
 
 if TYPE_CHECKING:
     from releasectl.release.versions import VersionChange, VersionList
@@ -12,7 +13,13 @@ if TYPE_CHECKING:
 PART_CHOICE = click.Choice(["major", "minor", "patch", "prerelease"])
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "releasectl version list",
+        "releasectl version set auth-service 1.4.0",
+        "releasectl version bump platform minor",
+    ),
+)
 def version() -> None:
     """List, set and bump component versions in the release manifests.
 
@@ -21,11 +28,18 @@ def version() -> None:
     """
 
 
-@version.command("list")
+@version.command(
+    "list",
+    epilog=examples(
+        "releasectl version list",
+        "releasectl version list --env staging --format json",
+    ),
+)
 @click.option(
     "--env",
     "-e",
     "env",
+    shell_complete=environments,
     help="Also show the versions this environment has recorded, marking differences.",
 )
 @format_option("text", "json")
@@ -79,10 +93,22 @@ def _list_text(result: VersionList) -> str:
     return "\n".join(lines) + "\n"
 
 
-@version.command("set")
-@click.argument("component")
+@version.command(
+    "set",
+    epilog=examples(
+        "releasectl version set auth-service 1.4.0",
+        "releasectl version set redis 2 --release 1.2.0",
+    ),
+)
+@click.argument("component", shell_complete=components)
 @click.argument("new_version", metavar="VERSION")
-@click.option("--release", "-r", "release", help="Edit this release (default: the newest).")
+@click.option(
+    "--release",
+    "-r",
+    "release",
+    shell_complete=releases,
+    help="Edit this release (default: the newest).",
+)
 def set_(component: str, new_version: str, release: str | None) -> int:
     """Set COMPONENT's version: X.Y.Z for a service, a migration number for a migrated
     component (it must have that migration)."""
@@ -93,8 +119,14 @@ def set_(component: str, new_version: str, release: str | None) -> int:
     return 0
 
 
-@version.command("bump")
-@click.argument("target", metavar="COMPONENT|platform")
+@version.command(
+    "bump",
+    epilog=examples(
+        "releasectl version bump auth-service minor",
+        "releasectl version bump platform patch",
+    ),
+)
+@click.argument("target", metavar="COMPONENT|platform", shell_complete=components_or_platform)
 @click.argument("part", type=PART_CHOICE)
 @click.option("--pre", "pre", metavar="TOKEN", help="Make it a pre-release (rc, beta, ...).")
 @click.option("--build", "build", metavar="META", help="Add build metadata (+META).")

@@ -16,7 +16,6 @@ from typing import Any
 from releasectl.clients.kubernetes import (
     REQUEST_TIMEOUT,
     KubeError,
-    ObjectRef,
     apply_object,
     created_by_us,
     delete_object,
@@ -25,8 +24,9 @@ from releasectl.clients.kubernetes import (
     read_object,
 )
 from releasectl.errors import TargetError
-from releasectl.targets.base import Deadline
+from releasectl.targets.kubernetes.backup import ObjectRef
 from releasectl.targets.kubernetes.objects import Declared, env_refs, is_secret
+from releasectl.util.deadline import Deadline
 
 Obj = dict[str, Any]
 Kind = tuple[str, str]  # apiVersion, kind

@@ -20,10 +20,11 @@ import os
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.errors import InputError, ReleasectlError, TargetError, bundle
+from releasectl.errors import InputError, TargetError, bundle
 from releasectl.models.workspace import KubernetesTarget as Settings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, TargetContext
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure, TargetContext
 from releasectl.targets.kubernetes.objects import Declared, labelled, load_snapshot
+from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,9 +42,6 @@ class KubernetesTarget(BaseTarget):
         self._pruned: list[Any] = []
 
     # --- static checks ------------------------------------------------------------------
-
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        return load_snapshot(migration)[1]
 
     # --- shared -------------------------------------------------------------------------
 
@@ -127,6 +125,41 @@ class KubernetesTarget(BaseTarget):
             self._bodies(objects, self._target_version(step))  # every ${env:VAR} is set
             check_served(client, {(o.api_version, o.kind) for o in objects})
 
+    def recorded_version(self) -> int | None:
+        """The version releasectl wrote on the component's objects: the header of the rendered
+        files (render), the `releasectl.dev/version` annotation of the managed objects (apply).
+        None when there are none; objects that disagree are an error."""
+        found: dict[int, list[str]] = {}
+        if self.render_mode:
+            from releasectl.targets.kubernetes.render import rendered_versions
+
+            directory, shown = self._directory()
+            found = rendered_versions(directory, self.ctx.component)
+            where = shown
+        else:
+            from releasectl.clients.kubernetes import VERSION_ANNOTATION
+
+            client = self.client()
+            for obj in self._managed(client):
+                meta = obj.get("metadata") or {}
+                text = str((meta.get("annotations") or {}).get(VERSION_ANNOTATION, ""))
+                name = f"{obj.get('kind')}/{meta.get('name')}"
+                if not text.isdigit():
+                    raise TargetError(
+                        f"{self.ctx.component}: {name} has no usable {VERSION_ANNOTATION} "
+                        f"annotation ({text!r})"
+                    )
+                found.setdefault(int(text), []).append(name)
+            where = f"namespace {self.namespace}"
+        if not found:
+            return None
+        if len(found) > 1:
+            listed = "; ".join(f"{v}: {', '.join(sorted(n))}" for v, n in sorted(found.items()))
+            raise TargetError(
+                f"{self.ctx.component}: the objects in {where} carry different versions ({listed})"
+            )
+        return next(iter(found))
+
     # --- backup and restore -------------------------------------------------------------
 
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
@@ -135,8 +168,12 @@ class KubernetesTarget(BaseTarget):
 
             directory, shown = self._directory()
             return backup_directory(directory, shown, out)
-        from releasectl.clients.kubernetes import ObjectRef, snapshot_objects, write_objects_backup
         from releasectl.targets.kubernetes.apply import scrub_secrets
+        from releasectl.targets.kubernetes.backup import (
+            ObjectRef,
+            snapshot_objects,
+            write_objects_backup,
+        )
 
         client = self.client()
         declared = (
@@ -160,8 +197,8 @@ class KubernetesTarget(BaseTarget):
 
             directory, _ = self._directory()
             return restore_directory(directory, data)
-        from releasectl.clients.kubernetes import read_objects_backup, restore_objects
         from releasectl.targets.kubernetes.apply import unscrub_secrets
+        from releasectl.targets.kubernetes.backup import read_objects_backup, restore_objects
 
         meta, entries = read_objects_backup(data)
         unresolved = unscrub_secrets(entries, self._all_snapshots(), self._environ())
@@ -234,8 +271,8 @@ class KubernetesTarget(BaseTarget):
         return managed_objects(client, kinds, namespaces | {self.namespace}, self.ctx.component)
 
     def _apply(self, version: int, objects: list[Declared], deadline: Deadline) -> str:
-        from releasectl.clients.kubernetes import ObjectRef
         from releasectl.targets.kubernetes.apply import apply_all, prune
+        from releasectl.targets.kubernetes.backup import ObjectRef
 
         bodies = self._bodies(objects, version)
         client = self.client()

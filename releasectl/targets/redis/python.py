@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from releasectl.errors import InputError, Location, ReleasectlError, TargetError
-from releasectl.targets.base import Deadline, StepTimeout
+from releasectl.util.deadline import Deadline, StepTimeout
 
 if TYPE_CHECKING:
     import redis

@@ -18,7 +18,7 @@ from releasectl.targets.redis import ops
 if TYPE_CHECKING:
     import redis
     from releasectl.clients.redis import Shards
-    from releasectl.targets.base import Deadline
+    from releasectl.util.deadline import Deadline
 
 
 class OpFailed(TargetError):

@@ -21,23 +21,19 @@ from releasectl.clients.redis import Endpoint, Shards
 from releasectl.errors import (
     InputError,
     Location,
-    ReleasectlError,
     TargetError,
-    flatten,
 )
 from releasectl.models.workspace import RedisTarget as RedisSettings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, StepTimeout, TargetContext
+from releasectl.targets.base import BackupInfo, BaseTarget, TargetContext
 from releasectl.targets.redis import backup as redis_backup
 from releasectl.targets.redis import ops as redis_ops
 from releasectl.targets.redis import python as redis_python
 from releasectl.targets.redis import run as redis_run
+from releasectl.util.deadline import Deadline, StepTimeout
 
 if TYPE_CHECKING:
     from releasectl.models.plan import Step
     from releasectl.workspace.catalogue import Migration
-
-# CONFIG parameters that hold credentials: a migration must not set them from a file
-SECRET_PARAMETERS = frozenset({"requirepass", "masterauth", "masteruser"})
 
 
 class RedisTarget(BaseTarget):
@@ -78,54 +74,6 @@ class RedisTarget(BaseTarget):
                 loader = redis_ops.load_checks if name == "verify.yaml" else redis_ops.load_ops
                 self._parts[cache_key] = loader(migration.file(name), f"{migration.rel}/{name}")
         return self._parts[cache_key]
-
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        errors: list[ReleasectlError] = []
-        python = redis_python.FILE in migration.files
-        if python and "up.yaml" in migration.files:
-            errors.append(
-                InputError(
-                    "has both up.yaml and migration.py: keep one",
-                    location=Location(migration.rel),
-                )
-            )
-        parts: list[redis_ops.Part] = []
-        for name in ("up.yaml", "down.yaml", "verify.yaml"):
-            try:
-                part = self.part(migration, name)
-            except ReleasectlError as exc:
-                errors.extend(flatten(exc))
-                continue
-            if part is not None and name != "verify.yaml":
-                parts.append(part)
-        try:
-            meta_scope = migration.meta.scope
-        except ReleasectlError as exc:
-            return [*errors, exc]
-        if python:
-            errors.extend(redis_python.problems(migration))
-            if not meta_scope:
-                errors.append(
-                    InputError(
-                        "a migration.py migration must declare `scope:` (the key patterns it "
-                        "touches) in migration.yaml, so that its backup covers them",
-                        location=Location(f"{migration.rel}/migration.yaml"),
-                    )
-                )
-        for part in parts:
-            for item in part.items:
-                args = item.args
-                if isinstance(args, redis_ops.ConfigSetOp) and args.parameter in SECRET_PARAMETERS:
-                    errors.append(
-                        InputError(
-                            f"config_set {args.parameter} would put a credential in a file; "
-                            "set it outside releasectl",
-                            location=item.where,
-                        )
-                    )
-            if meta_scope:
-                errors.extend(_outside_scope(part, list(meta_scope)))
-        return errors
 
     def scope(self, migration: Migration) -> tuple[list[str], list[str]]:
         """Key patterns and CONFIG parameters a migration's backup covers."""
@@ -176,6 +124,22 @@ class RedisTarget(BaseTarget):
             # a parse error stops the step before its backup is taken
             for name in ("up.yaml", "down.yaml", "verify.yaml"):
                 self.part(migration, name)
+
+    def recorded_version(self) -> int | None:
+        """The integer under the schema key (`version_key`, default
+        schema:<component>:version), None when the key does not exist."""
+        key = self.settings.version_key or f"schema:{self.ctx.component}:version"
+        with self._errors(f"cannot read {key}"):
+            self.endpoint.ping()
+            value = self.endpoint.shards().router.get(key)
+        if value is None:
+            return None
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        if not text.strip().isdigit():
+            raise TargetError(
+                f"{self.endpoint.describe()}: {key} holds {text[:40]!r}, not a schema version"
+            )
+        return int(text)
 
     def backup(self, step: Step | None, migration: Migration | None, out: IO[bytes]) -> BackupInfo:
         if migration is None:
@@ -276,22 +240,3 @@ class RedisTarget(BaseTarget):
     def close(self) -> None:
         if self._endpoint is not None:
             self._endpoint.close()
-
-
-def _outside_scope(part: redis_ops.Part, scope: list[str]) -> list[ReleasectlError]:
-    """Exact keys an op names that the declared scope does not cover (their rollback would
-    lose them)."""
-    errors: list[ReleasectlError] = []
-    for item in part.items:
-        patterns, _ = redis_ops.touched(redis_ops.Part(part.display, (item,)))
-        for pattern in patterns:
-            key = redis_ops.literal(pattern)
-            if key is not None and not any(redis_ops.matches(s, key) for s in scope):
-                errors.append(
-                    InputError(
-                        f"key {key!r} is outside the migration's scope {scope}: its backup "
-                        "would not cover it",
-                        location=item.where,
-                    )
-                )
-    return errors

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from releasectl.targets.base import Deadline
+from releasectl.util.deadline import Deadline
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of combined output kept (the end of it)
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL

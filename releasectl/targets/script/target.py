@@ -15,23 +15,21 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.errors import InputError, Location, ReleasectlError, TargetError
+from releasectl.errors import Location, TargetError
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
 from releasectl.secrets import redact, register
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure, StepTimeout
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure
 from releasectl.targets.script import files as scriptfiles
 from releasectl.targets.script import proc as scriptproc
+from releasectl.util.deadline import Deadline, StepTimeout
 
 if TYPE_CHECKING:
     from releasectl.models.plan import Step
     from releasectl.workspace.catalogue import Migration
 
-PARTS = ("up.sh", "down.sh", "verify.sh")
-SYNTAX_SHELLS = frozenset({"bash", "sh", "dash", "zsh", "ksh"})
 SECRET_NAME = re.compile(r"(?i)(pass|secret|token|key|credential|auth)")
 
 
@@ -68,59 +66,6 @@ class ScriptTarget(BaseTarget):
 
     def _workdir(self) -> Path:
         return self.ctx.path(self._settings().workdir)
-
-    # --- static checks ---------------------------------------------------------------------
-
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        errors: list[ReleasectlError] = []
-        up = migration.file("up.sh")
-        if "up.sh" in migration.files and not up.read_bytes().strip():
-            errors.append(InputError("up.sh is empty", location=Location(f"{migration.rel}/up.sh")))
-        try:
-            scope = migration.meta.scope or ()
-        except ReleasectlError as exc:
-            return [*errors, exc]
-        for entry in scope:
-            problem = scriptfiles.scope_problem(entry)
-            if problem:
-                where = Location(f"{migration.rel}/migration.yaml", None, "scope")
-                errors.append(InputError(problem, location=where))
-        errors.extend(self._syntax_problems(migration))
-        return errors
-
-    def _syntax_problems(self, migration: Migration) -> list[ReleasectlError]:
-        """`shell -n` on each part: the shell parses it without running anything."""
-        argv = self._shell()
-        exe = shutil.which(argv[0])
-        if exe is None or Path(argv[0]).name not in SYNTAX_SHELLS:
-            return []
-        errors: list[ReleasectlError] = []
-        for part in PARTS:
-            if part not in migration.files:
-                continue
-            try:
-                proc = subprocess.run(
-                    [exe, "-n", str(migration.file(part))],
-                    capture_output=True,
-                    text=True,
-                    timeout=10,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-            if proc.returncode == 0:
-                continue
-            message = proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else "syntax error"
-            found = re.search(r"line (\d+):\s*(.*)", message)
-            line = int(found.group(1)) if found else None
-            text = found.group(2) if found else message
-            errors.append(
-                InputError(
-                    f"{Path(argv[0]).name} -n: {text}",
-                    location=Location(f"{migration.rel}/{part}", line),
-                )
-            )
-        return errors
 
     # --- pre-check -------------------------------------------------------------------------
 

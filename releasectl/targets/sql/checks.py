@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from releasectl.clients.sql import DIALECTS, Dialect
 from releasectl.errors import InputError, Location, ReleasectlError
+from releasectl.models.workspace import SqlTarget as SqlSettings
 from releasectl.targets.sql.script import (
-    DIALECTS,
-    Dialect,
     Script,
     SqlSyntaxError,
     header_problems,
@@ -28,6 +28,8 @@ from releasectl.targets.sql.script import (
     transaction_control,
 )
 from releasectl.workspace.catalogue import Migration
+
+HISTORY_TABLE = str(SqlSettings.model_fields["history_table"].default)
 
 PARTS = ("up.sql", "down.sql", "verify.sql")
 Found = list[tuple[int, str]]  # (line, message)
@@ -92,8 +94,10 @@ def _rank(result: tuple[Script | None, Found]) -> tuple[int, int]:
 
 
 def problems(
-    migration: Migration, dialect: Dialect | None, history_table: str
+    migration: Migration, dialect: Dialect | None = None, history_table: str = HISTORY_TABLE
 ) -> list[ReleasectlError]:
+    """Everything wrong with one migration that can be told without a database (both dialects
+    are tried where the environment's is unknown)."""
     errors: list[ReleasectlError] = []
     for part in PARTS:
         if part not in migration.files:

@@ -8,10 +8,15 @@ Several components may share a database and a history table: rows carry the comp
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from releasectl.clients.sql import Database, quote_ident
 from releasectl.util import timeutil
+
+if TYPE_CHECKING:
+    from releasectl.workspace.catalogue import Migration
 
 COLUMNS = (
     "installed_rank",
@@ -135,3 +140,36 @@ def append(
             execution_ms,
         ),
     )
+
+
+def stamp(
+    db: Database,
+    table: str,
+    component: str,
+    version: int,
+    migration: Migration | None,
+    applied_by: str,
+) -> None:
+    """A `baseline` row saying the component is at `version`, nothing run; one transaction."""
+    try:
+        db.begin()
+        ensure(db, table)
+        lock(db, table)
+        append(
+            db,
+            table,
+            component=component,
+            version=version,
+            migration=migration.id if migration is not None else "baseline",
+            direction="baseline",
+            checksum=migration.checksum if migration is not None else "",
+            schema_version=version,
+            description="baseline: recorded without running",
+            applied_by=applied_by,
+            execution_ms=0,
+        )
+        db.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            db.rollback()
+        raise

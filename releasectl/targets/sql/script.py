@@ -21,10 +21,8 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Literal
 
-Dialect = Literal["sqlite", "postgresql"]
-DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql")
+from releasectl.clients.sql import Dialect
 
 HEADER_RE = re.compile(r"^--\s*releasectl:\s*(.*?)\s*$")
 HEADER_OPTIONS = frozenset({"no-transaction"})

@@ -14,14 +14,15 @@ import time
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
-from releasectl.clients.sql import Database, connect, parse_url
+from releasectl.clients.sql import Database, Dialect, connect, parse_url
 from releasectl.errors import Location, ReleasectlError, TargetError
 from releasectl.models.workspace import SqlTarget as SqlSettings
-from releasectl.targets.base import BackupInfo, BaseTarget, Deadline, Failure
+from releasectl.targets.base import BackupInfo, BaseTarget, Failure
 from releasectl.targets.sql import history
-from releasectl.targets.sql.checks import parse_checked, problems, read_part
+from releasectl.targets.sql.checks import HISTORY_TABLE, parse_checked, read_part
 from releasectl.targets.sql.frames import FORMAT, FrameReader
-from releasectl.targets.sql.script import Dialect, Script
+from releasectl.targets.sql.script import Script
+from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
     from releasectl.models.plan import Step
@@ -50,7 +51,7 @@ class SqlTarget(BaseTarget):
     def table(self) -> str:
         if isinstance(self.ctx.settings, SqlSettings):
             return self.ctx.settings.history_table
-        return str(SqlSettings.model_fields["history_table"].default)
+        return HISTORY_TABLE
 
     @property
     def db(self) -> Database:
@@ -88,9 +89,6 @@ class SqlTarget(BaseTarget):
 
     # --- static checks ---------------------------------------------------------------------
 
-    def problems(self, migration: Migration) -> list[ReleasectlError]:
-        return problems(migration, self._dialect_hint(), self.table)
-
     # --- pre-check -------------------------------------------------------------------------
 
     def check(self, step: Step | None, migration: Migration | None) -> None:
@@ -112,6 +110,21 @@ class SqlTarget(BaseTarget):
                 f"belongs to another database: compare the {self.table} table with "
                 "`releasectl status`, and fix whichever is wrong before applying"
             )
+
+    def recorded_version(self) -> int | None:
+        """The `schema_version` of the component's latest history row (None: no row)."""
+        row = history.latest(self.db, self.table, self.ctx.component)
+        return None if row is None else row.schema_version
+
+    def stamp(self, version: int, migration: Migration | None) -> None:
+        """Record in the history table that the database is at `version` without running
+        anything (`baseline`, `import-legacy`): a `baseline` row, in its own transaction."""
+        try:
+            history.stamp(
+                self.db, self.table, self.ctx.component, version, migration, self._applied_by()
+            )
+        except Exception as exc:
+            raise self._failure(exc, self.table, Deadline.after(None), rolled_back=True) from exc
 
     def _need(self, step: Step, migration: Migration | None) -> Migration:
         if migration is None:
