@@ -322,7 +322,7 @@ def compare(ours: dict[str, object], cliff: list[dict[str, object]], skip: set[s
     for release in releases:
         for section in release["sections"]:
             for c in section["commits"]:
-                mine[c["sha"]] = (c["type"], c["breaking"], release["tag"])
+                mine[c["sha"]] = (c["type"], c["breaking"], release["commit"])
     for sha, (type_, breaking, _) in mine.items():
         if sha in skip:
             continue
@@ -331,19 +331,24 @@ def compare(ours: dict[str, object], cliff: list[dict[str, object]], skip: set[s
             check.types[type_] += 1
             check.breaking += breaking
     for release in cliff:
-        tag = release.get("version")
+        # releases are compared by the commit they end at: where several tags sit on one
+        # commit (`3.1.1` and `v3.1.1`) the two tools may name it differently
+        tag = release.get("commit_id")
         commits = release["commits"]
         assert isinstance(commits, list)
         for c in commits:
             sha = c["id"]
             if c.get("merge_commit") or sha in skip or sha not in mine:
                 continue
-            type_, breaking, our_tag = mine[sha]
+            type_, breaking, our_end = mine[sha]
             check.compared_releases += 1
-            if our_tag != tag:
+            if our_end != tag and (tag is not None or our_end != ours["to_commit"]):
                 check.release_differs += 1
                 if len(check.examples) < 5:
-                    check.examples.append(f"{sha[:10]}: releasectl {our_tag}, git-cliff {tag}")
+                    check.examples.append(
+                        f"{sha[:10]}: releasectl ends at {str(our_end)[:10]}, "
+                        f"git-cliff at {str(tag)[:10]}"
+                    )
             conventional = bool(c.get("conventional"))
             if conventional and type_ is not None:
                 check.both_conventional += 1

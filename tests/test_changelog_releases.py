@@ -168,3 +168,19 @@ def test_merges_stay_out_unless_they_carry_the_change(tmp_path: Path) -> None:
         "wip",
         "Merge branch 'a'",
     ]
+
+
+def test_several_tags_on_one_commit_make_one_release(tmp_path: Path) -> None:
+    r = Repo(tmp_path / "tags")
+    r.commit("chore: init")
+    r.tag("v1.0.0")
+    r.commit("feat: one")
+    for name in ("1.1.0", "v1.1.0", "pkg@0.3.0"):
+        r.tag(name)
+    r.commit("fix: two")
+    doc = r.json("v1.0.0", "HEAD")
+    assert [(x["version"], x["tag"]) for x in doc["releases"]] == [
+        (None, None),
+        ("1.1.0", "v1.1.0"),
+    ]
+    assert r.json("v1.0.0", "pkg@0.3.0")["releases"][0]["tag"] == "pkg@0.3.0"  # as asked

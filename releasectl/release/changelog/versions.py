@@ -38,6 +38,6 @@ def release_tag(names: Sequence[str], asked: str | None) -> str | None:
     if asked is not None and asked in names:
         return asked
     versions = [n for n in names if label(n) != n or is_version(n)]
-    if versions:
-        return max(versions, key=version_key)
+    if versions:  # the same version twice (`3.1.1`, `v3.1.1`): the `v` one, as commit-back tags
+        return max(versions, key=lambda n: (version_key(n), n.startswith("v"), n))
     return min(names)
