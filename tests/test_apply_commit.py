@@ -87,3 +87,18 @@ def test_an_apply_left_uncommitted_is_committed_by_the_next_apply_commit(example
     head = git(example, "rev-parse", "HEAD")
     assert run_cli("apply", "--yes", "--commit", cwd=example).code == 0
     assert git(example, "rev-parse", "HEAD") == head
+
+
+def test_a_shallow_clone_is_refused_before_anything_runs(example: Path, tmp_path: Path) -> None:
+    """The changelog cannot be made from a shallow clone (actions/checkout's default depth 1):
+    commit-back finds out before the first step, not after the apply has run."""
+    git(example, "commit", "-q", "--allow-empty", "-m", "feat(auth): token introspection")
+    git(example, "commit", "-q", "--allow-empty", "-m", "fix(redis): session keys")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{example}", str(shallow))
+    assert (shallow / ".git/shallow").exists()
+    result = run_cli("apply", "--yes", "--commit", cwd=shallow)
+    assert result.code == 1, result
+    assert "shallow clone" in result.err and "fetch-depth: 0" in result.err
+    assert not (shallow / ".releasectl/state/local.json").exists()
+    assert git(shallow, "status", "--porcelain").strip() == ""

@@ -135,3 +135,31 @@ def test_a_broken_manifest_at_a_tag_names_the_file_and_field(tmp_path: Path) -> 
     result = run_cli("changelog", "v1.1.0", "v1.2.0", cwd=ws)
     assert result.code == 1
     assert "releases/1.2.0.yaml:5: components.redis: version must be" in result.err
+
+
+def test_commit_back_of_a_release_tagged_already_ends_at_its_tag(tmp_path: Path) -> None:
+    """The release reached staging first (tagged there); prod's commit-back writes the same
+    section again, not one made of the commits since the tag."""
+    from releasectl.release.changelog import render_markdown, write_section
+
+    ws = tiny(tmp_path / "ws")
+    git(ws, "commit", "-q", "--allow-empty", "-m", "release(staging): apply 1.1.0 [plan 1234]")
+    first = generate(ws, None, None, version_label="1.1.0")
+    assert (first.from_, first.to) == ("v1.0.0", "v1.1.0")
+    assert [c.subject for s in first.sections for c in s.commits] == ["indexes"]
+    path = ws / "CHANGELOG.md"
+    assert write_section(path, render_markdown(first, "1.1.0", "2026-11-02"), "1.1.0") == "created"
+    git(ws, "commit", "-q", "--allow-empty", "-m", "release(prod): apply 1.1.0 [plan 5678]")
+    again = generate(ws, None, None, version_label="1.1.0")
+    text = render_markdown(again, "1.1.0", "2026-11-02")
+    assert write_section(path, text, "1.1.0") == "unchanged"
+
+
+def test_path_must_be_a_directory_of_the_work_tree(tmp_path: Path) -> None:
+    ws = tiny(tmp_path / "ws")
+    result = run_cli("changelog", "--path", "no-such-dir", cwd=ws)
+    assert result.code == 1 and "--path no-such-dir: no such directory" in result.err
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    result = run_cli("changelog", "--path", outside, cwd=ws)
+    assert result.code == 1 and "not inside the git work tree" in result.err

@@ -42,9 +42,10 @@ def own_paths(workspace: Workspace, plan: Plan) -> list[Path]:
 
 
 def precheck(workspace: Workspace, plan: Plan) -> None:
-    """Refuse before anything runs when the work tree has changes that are not ours, or when
-    an ignore rule would keep a file we must commit out of `git add` (found after the apply,
-    that left the state recorded but uncommitted and the release untagged)."""
+    """Refuse before anything runs when the work tree has changes that are not ours, when an
+    ignore rule would keep a file we must commit out of `git add`, or when the changelog cannot
+    be made (a shallow clone): found after the apply, each left the state recorded but
+    uncommitted and the release untagged."""
     from releasectl.release.gitops import dirty_paths, ignored_paths
 
     paths = own_paths(workspace, plan)
@@ -64,6 +65,12 @@ def precheck(workspace: Workspace, plan: Plan) -> None:
             f"checksums in git), or apply without --commit:\n{rules}",
             location=Location(first.source, first.line),
         )
+    if plan.release.to is not None:
+        # a dry run of the changelog commit-back will write: a shallow clone or a range git
+        # cannot walk fails here, before the first step, instead of after the apply
+        from releasectl.release.changelog import generate
+
+        generate(workspace.root, None, None, version_label=str(plan.release.to))
 
 
 def pending(workspace: Workspace, plan: Plan, state: State | None) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from releasectl.models.base import Model, Name, SemVer
+from releasectl.models.changelog import ChangelogConfig
 
 ComponentType = Literal["service", "redis", "kubernetes", "cedar", "sql", "script"]
 MIGRATED_TYPES: frozenset[str] = frozenset({"redis", "kubernetes", "cedar", "sql", "script"})
@@ -278,6 +279,10 @@ class WorkspaceFile(Model):
         description="The Cedar policy of protected environments.",
     )
     releases: str = Field(default="releases", description="Directory of release manifests.")
+    changelog: ChangelogConfig | None = Field(
+        default=None,
+        description="How `releasectl changelog` groups and filters commits (docs/changelog.md).",
+    )
 
     @field_validator("components", "environments")
     @classmethod
