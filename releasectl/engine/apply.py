@@ -1,11 +1,12 @@
 """The engine: runs a Plan under the environment's lock, one step at a time.
 
-For each step: write a journal entry, pre-check, take the scoped backup, run with a timeout,
-verify, then record the new version and clear the journal in one atomic state write, and
-append the history. On failure: roll the step back (the target restores its backup or runs the
-reverse part), leave the recorded versions exactly as they were before the step, record the
-failure and stop. A crash leaves the journal entry behind: `status` shows the environment
-dirty and `recover` rolls the interrupted step back, or forward when it had already verified.
+Every target is checked before the first step (engine/preflight.py). For each step: pre-check,
+journal entry, scoped backup, run and verify within a deadline that also ends with the lock's
+lease or a cancellation (engine/lease.py, engine/signals.py), then the new version recorded and
+the journal cleared in one atomic state write, and the history appended. On failure: roll the
+step back (restore its backup or run the reverse part), leave the recorded versions as they
+were, record the failure and stop. A crash leaves the journal behind: `status` shows the
+environment dirty and `recover` rolls the step back, or forward when it had verified.
 """
 
 from __future__ import annotations
