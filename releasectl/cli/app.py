@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors: unknown command, bad option, ...
-        exc.show()
+        _show_click(exc)
         return 64 if isinstance(exc, click.UsageError) else 1
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -132,23 +132,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _show_click(exc: click.ClickException) -> None:
+    """A usage error as click shows it, through the redaction seam (an option's value may
+    be a URL with its password)."""
+    import io
+
+    from releasectl.cli.context import safe_text
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    click.echo(safe_text(buffer.getvalue().rstrip("\n")), err=True)
+
+
 def _report(exc: Exception, show_trace: bool) -> int:
+    from releasectl.cli.context import safe_text
     from releasectl.errors import ReleasectlError
+    from releasectl.secrets import redact
 
     if show_trace:
         import traceback
 
-        traceback.print_exception(exc)
+        click.echo(redact("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
     if isinstance(exc, ReleasectlError):
-        from releasectl.secrets import redact
-
-        text = redact(str(exc))
-        lines = text.splitlines() or [""]
+        lines = safe_text(str(exc)).splitlines() or [""]
         click.echo(f"error: {lines[0]}", err=True)
         for line in lines[1:]:
             click.echo(f"  {line}", err=True)
         return int(exc.exit_code)
-    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"error: internal error: {safe_text(f'{type(exc).__name__}: {exc}')}", err=True)
     if not show_trace:
         click.echo("  (run with --traceback for the stack; this is a bug in releasectl)", err=True)
     return 1

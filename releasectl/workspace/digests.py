@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from releasectl.secrets import GENERIC_WORDS
+from releasectl.util import safefiles
+
 POOL_MIN = 2000  # fewer migrations to read than this: one process is faster than forking
 META_FILE = "migration.yaml"
 META_MAX_BYTES = 4 * 1024 * 1024
@@ -93,16 +96,8 @@ def _list(path: str, prefix: str, files: list[str], dirs: dict[str, os.stat_resu
 
 
 def _read(path: str) -> tuple[bytes, os.stat_result]:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        chunks = [os.read(fd, st.st_size + 1)]
-        if len(chunks[0]) > st.st_size:  # grew since fstat: read to the end
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-        return b"".join(chunks) if len(chunks) > 1 else chunks[0], st
-    finally:
-        os.close(fd)
+    # one open, fstat and read, after the checks of safefiles (no link out, no device)
+    return safefiles.read(path)
 
 
 def normalise(data: bytes) -> bytes:
@@ -210,6 +205,8 @@ KEYWORDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "stripe-key": (("sk_live_", "rk_live_"), False),
     "jwt": (("eyJ",), False),
     "url-password": (("://",), False),
+    "generic-assignment": (GENERIC_WORDS, True),
+    "sql-password": (("password", "identified"), True),
 }
 
 

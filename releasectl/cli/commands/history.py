@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, format_option, options
+from releasectl.cli.context import emit, emit_error, emit_json, env_option, format_option, options
 
 
 @click.command()
@@ -23,7 +23,7 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
     if verify:
         count, problems = verify_lines(backend.history_lines())
         for problem in problems:
-            emit(f"error: {backend.describe()} entry {problem.line}: {problem.message}", err=True)
+            emit_error(f"{backend.describe()} entry {problem.line}: {problem.message}")
         if problems:
             return 1
         emit(f"ok: {count} history entries, hash chain intact")
