@@ -39,7 +39,7 @@ def plan(
 ) -> int:
     """Show the ordered steps from the environment's recorded state to a release."""
     from releasectl.cli import render
-    from releasectl.engine.promotion import promotion_problem
+    from releasectl.engine.promotion import with_promotion_warning
     from releasectl.planning.build import release_plan
     from releasectl.planning.planner import has_changes
     from releasectl.util.fsutil import atomic_write
@@ -53,9 +53,7 @@ def plan(
     the_plan = release_plan(
         workspace, env_name, state, release=release, allow_breaking=allow_breaking
     )
-    problem = promotion_problem(workspace, env_name, the_plan)
-    if problem:
-        the_plan = the_plan.model_copy(update={"warnings": [*the_plan.warnings, problem]})
+    the_plan = with_promotion_warning(workspace, env_name, the_plan)
     # pydantic-core writes the JSON: 100,000 steps in 0.3 s where dumping them to dicts and
     # through json.dump takes seconds (docs/performance.md)
     as_json = the_plan.model_dump_json(by_alias=True, indent=2) if out or fmt == "json" else ""
