@@ -56,7 +56,7 @@ def test_a_link_out_of_the_workspace_is_refused_by_every_command(
         ("release", "validate", "1.1.0"),
     ):
         err = refused(example, *args)
-        assert f"{name}: is a link (or lies under one) that resolves outside the workspace" in err
+        assert f"{name}: resolves outside the workspace (through a link)" in err
     assert state(example) is None  # apply ran nothing
     assert not (example / ".releasectl/local/platform.db").exists()
 
@@ -78,14 +78,14 @@ def test_a_linked_directory_out_of_the_workspace_is_refused(
     (elsewhere / "up.yaml").write_text(f"ops: []\n# {CANARY}\n")
     (example / "migrations/redis/0003_linked").symlink_to(elsewhere)
     err = refused(example, "validate")
-    assert "migrations/redis/0003_linked: is a link" in err
+    assert "migrations/redis/0003_linked: resolves outside the workspace" in err
     # the whole migrations directory of a component, through a link
     redis_dir = example / "migrations/redis"
     moved = tmp_path / "redis-migrations"
     redis_dir.rename(moved)
     redis_dir.symlink_to(moved)
     err = refused(example, "plan")
-    assert "migrations/redis: is a link (or lies under one) that resolves outside" in err
+    assert "migrations/redis: migrations directory resolves outside the workspace" in err
 
 
 def test_a_link_inside_the_workspace_is_fine(example: Path) -> None:
@@ -197,7 +197,7 @@ def test_safefiles_checks_the_opened_file(tmp_path: Path) -> None:
     (root / "a.txt").write_text("hello")
     data, st = safefiles.read(root / "a.txt")
     assert data == b"hello" and st.st_size == 5
-    with pytest.raises(InputError, match="a.txt: file is larger than the limit of 4 bytes"):
+    with pytest.raises(InputError, match=r"a\.txt: file is larger than the limit of 4 bytes"):
         safefiles.read(root / "a.txt", limit=4)
     with pytest.raises(InputError, match="file not found"):
         safefiles.read(root / "missing.txt")
@@ -206,6 +206,33 @@ def test_safefiles_checks_the_opened_file(tmp_path: Path) -> None:
         safefiles.read(root / "dir")
     (tmp_path / "out.txt").write_text("outside")
     (root / "link.txt").symlink_to(tmp_path / "out.txt")
-    with pytest.raises(safefiles.UnsafeFileError, match="link.txt: is a link"):
+    outside = r"link\.txt: resolves outside the workspace"
+    with pytest.raises(safefiles.UnsafeFileError, match=outside):
         safefiles.read(root / "link.txt")
     assert safefiles.display_of(str(root / "dir" / "x")) == "dir/x"
+
+
+def test_the_history_is_never_appended_through_a_link(example: Path, outside: Path) -> None:
+    before = outside.read_text()
+    history = example / ".releasectl/history/local.jsonl"
+    history.parent.mkdir(parents=True)
+    history.symlink_to(outside)  # committed by a pull request: `.releasectl/` may be committed
+    result = run_cli("apply", "--yes", cwd=example)
+    assert result.code == 1, result
+    assert ".releasectl/history/local.jsonl: resolves outside the workspace" in result.err
+    assert outside.read_text() == before
+    assert state(example) is None  # refused before anything ran
+    state_path = example / ".releasectl/state/local.json"
+    history.unlink()
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.symlink_to(outside)
+    err = refused(example, "status")
+    assert ".releasectl/state/local.json: resolves outside the workspace" in err
+
+
+def test_a_nul_byte_does_not_hide_a_secret(example: Path) -> None:
+    notes = example / "migrations/redis/0002_monitoring_performance/notes.txt"
+    notes.write_bytes(b"\x00binary?\npassword: hunter2-long-random-xyz\n")
+    result = run_cli("validate", cwd=example)
+    assert result.code == 1, result
+    assert "notes.txt:2: literal secret" in result.err

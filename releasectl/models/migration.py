@@ -10,7 +10,10 @@ from releasectl.models.base import Model
 class MigrationMeta(Model):
     description: str | None = None
     timeout: float | None = Field(
-        default=None, gt=0, description="Seconds the up, down or verify part may run."
+        default=None,
+        gt=0,
+        allow_inf_nan=False,  # an infinite timeout would be none at all
+        description="Seconds the up, down or verify part may run.",
     )
     scope: tuple[str, ...] | None = Field(
         default=None,

@@ -67,8 +67,8 @@ def _stale(workspace: Workspace, saved: Plan, fresh: Plan) -> str | None:
         )
     if saved.release == fresh.release and saved.manifest_checksum != fresh.manifest_checksum:
         return (
-            f"stale plan: {workspace.spec.releases}/{saved.release.to}.yaml changed since it "
-            "was planned; plan again"
+            f"stale plan: {workspace.spec.releases}/{saved.release.to}.yaml is not the manifest "
+            "it was planned from (it changed since, or the plan file was edited); plan again"
         )
     for old, new in zip(saved.steps, fresh.steps, strict=False):
         same = (old.component, old.action, old.migration) == (
@@ -79,7 +79,7 @@ def _stale(workspace: Workspace, saved: Plan, fresh: Plan) -> str | None:
         if same and old.migration and old.checksum != new.checksum:
             return (
                 f"stale plan: {workspace.migrations_dir(old.component)}/{old.migration} changed "
-                "since it was planned; plan again"
+                "since it was planned (or the plan file was edited); plan again"
             )
     return None
 

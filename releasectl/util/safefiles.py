@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from releasectl.errors import InputError, Location
 
@@ -117,6 +118,50 @@ def _real_path(fd: int, path: str) -> str:
     return os.path.realpath(path)
 
 
+OUTSIDE = "resolves outside the workspace (through a link): refused"
+
+
+def _checked(fd: int, name: str, where: Location, before: os.stat_result | None) -> os.stat_result:
+    """The checks on an open descriptor: the file `before` described (if known), regular,
+    inside its workspace, one name."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFileError(_kind(st.st_mode), location=where)
+    if before is not None and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+        raise UnsafeFileError("changed while it was being opened: refused", location=where)
+    absolute = name if os.path.isabs(name) else os.path.abspath(name)
+    root = _root_of(absolute)
+    if root is not None and not _real_path(fd, name).startswith(root[1]):
+        raise UnsafeFileError(OUTSIDE, location=where)
+    if st.st_nlink > 1:
+        raise UnsafeFileError(
+            f"has {st.st_nlink} hard links: a hard link may share its contents with a file "
+            "outside the workspace, so it is refused (copy the file instead)",
+            location=where,
+        )
+    return st
+
+
+def _open(name: str, where: Location) -> tuple[int, os.stat_result]:
+    try:
+        before = os.stat(name)
+    except FileNotFoundError:
+        raise InputError("file not found", location=where) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", location=where) from None
+    if not stat.S_ISREG(before.st_mode):  # refused before it is opened: a FIFO would block
+        raise UnsafeFileError(_kind(before.st_mode), location=where)
+    try:
+        fd = os.open(name, _FLAGS)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", location=where) from None
+    try:
+        return fd, _checked(fd, name, where, before)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read(
     path: str | os.PathLike[str],
     display: str | None = None,
@@ -127,39 +172,9 @@ def read(
     """The bytes of a workspace file and its `fstat`, after the checks of this module.
     `limit` replaces the default cap; `setting` names the variable that raises it."""
     name = os.fspath(path)
-    shown = display or display_of(name)
-    where = Location(shown)
+    where = Location(display or display_of(name))
+    fd, st = _open(name, where)
     try:
-        before = os.stat(name)
-    except FileNotFoundError:
-        raise InputError("file not found", location=where) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", location=where) from None
-    if not stat.S_ISREG(before.st_mode):
-        raise UnsafeFileError(_kind(before.st_mode), location=where)
-    try:
-        fd = os.open(name, _FLAGS)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", location=where) from None
-    try:
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino) or not stat.S_ISREG(st.st_mode):
-            raise UnsafeFileError("changed while it was being opened: refused", location=where)
-        absolute = name if os.path.isabs(name) else os.path.abspath(name)
-        root = _root_of(absolute)
-        if root is not None:
-            real = _real_path(fd, name)
-            if not real.startswith(root[1]):
-                raise UnsafeFileError(
-                    "is a link (or lies under one) that resolves outside the workspace: refused",
-                    location=where,
-                )
-        if st.st_nlink > 1:
-            raise UnsafeFileError(
-                f"has {st.st_nlink} hard links: a hard link may share its contents with a file "
-                "outside the workspace, so it is refused (copy the file instead)",
-                location=where,
-            )
         cap = limit
         if cap is None:
             cap, setting = max_file_bytes(), MAX_FILE_ENV
@@ -178,6 +193,34 @@ def read(
         return data, st
     finally:
         os.close(fd)
+
+
+def open_stream(path: str | os.PathLike[str], display: str | None = None) -> BinaryIO:
+    """A workspace file opened for reading as a stream (no cap: a history grows), after the
+    checks of this module."""
+    name = os.fspath(path)
+    fd, _ = _open(name, Location(display or display_of(name)))
+    return os.fdopen(fd, "rb")
+
+
+def open_append(path: str | os.PathLike[str], display: str | None = None) -> int:
+    """A descriptor to append to a workspace file, created if missing; never through a link
+    out of the workspace (a committed `history/prod.jsonl -> ~/.bashrc` must not be written)."""
+    name = os.fspath(path)
+    where = Location(display or display_of(name))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(
+            name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o644
+        )
+    except OSError as exc:
+        raise UnsafeFileError(f"cannot append: {exc.strerror}", location=where) from None
+    try:
+        _checked(fd, name, where, None)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _too_large(size: int, cap: int, setting: str | None) -> str:

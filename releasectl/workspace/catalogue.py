@@ -285,13 +285,14 @@ def scan_catalogue(
     return catalogue
 
 
-_OUTSIDE = "is a link (or lies under one) that resolves outside the workspace: refused"
-
-
 def _list_component(root: Path, directory: str) -> list[_Candidate | ReleasectlError]:
     base = os.path.join(root, directory)
     if not safefiles.resolves_inside(base, root):
-        return [safefiles.UnsafeFileError(_OUTSIDE, location=Location(directory))]
+        return [
+            safefiles.UnsafeFileError(
+                f"migrations directory {safefiles.OUTSIDE}", location=Location(directory)
+            )
+        ]
     try:
         with os.scandir(base) as it:
             entries = sorted(
@@ -307,7 +308,7 @@ def _list_component(root: Path, directory: str) -> list[_Candidate | ReleasectlE
             continue  # README.md and friends beside the migrations are fine
         rel = f"{directory}/{name}"
         if link and not safefiles.resolves_inside(path, root):
-            items.append(safefiles.UnsafeFileError(_OUTSIDE, location=Location(rel)))
+            items.append(safefiles.UnsafeFileError(safefiles.OUTSIDE, location=Location(rel)))
             continue
         match = DIR_RE.match(name)
         if match is None:

@@ -29,10 +29,19 @@ META_MAX_BYTES = 4 * 1024 * 1024
 BINARY_SUFFIXES = frozenset({".gz", ".zip", ".png", ".jpg", ".jpeg", ".gif", ".pdf", ".db"})
 
 
+# Files that are text whatever they hold: always scanned (a NUL byte cannot hide a secret).
+TEXT_SUFFIXES = frozenset(
+    {".yaml", ".yml", ".json", ".sql", ".sh", ".py", ".cedar", ".cedarschema", ".txt", ".md"}
+)
+
+
 def is_binary(name: str, data: bytes) -> bool:
-    """Not text, so never scanned for secrets: a binary suffix, or a NUL byte in the first
-    8,000 bytes (git's test for a binary file)."""
-    return os.path.splitext(name)[1] in BINARY_SUFFIXES or b"\0" in data[:8000]
+    """Not text, so never scanned for secrets: a binary suffix, or (for a file whose suffix
+    does not say it is text) a NUL byte in the first 8,000 bytes (git's test)."""
+    suffix = os.path.splitext(name)[1]
+    if suffix in BINARY_SUFFIXES:
+        return True
+    return suffix not in TEXT_SUFFIXES and b"\0" in data[:8000]
 
 
 Finding = tuple[str, str, str, int, int]  # file, rule id, rule name, line, column

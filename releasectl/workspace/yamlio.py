@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from releasectl.errors import InputError, Location
+from releasectl.errors import InputError, Location, clip
 from releasectl.workspace.yamlbounds import (
     MAX_DEPTH,
     MAX_NODES,
@@ -156,7 +156,7 @@ def loads(text: str, display: str) -> Document:
     if data is not UNSUITED:
         return Document(display, data, source=text)
     if shape is not None and shape.nodes > SLOW_MAX_NODES:
-        raise _too_unusual(error, shape, display)
+        raise _too_unusual(error, shape, text, display)
     return _slow_loads(text, display)
 
 
@@ -196,7 +196,7 @@ def _fast_load(text: str, shape: Shape | None) -> tuple[Any, BaseException | Non
     return (data if _is_plain(data) else UNSUITED), None
 
 
-def _too_unusual(error: BaseException | None, shape: Shape, display: str) -> InputError:
+def _too_unusual(error: BaseException | None, shape: Shape, text: str, display: str) -> InputError:
     """Why a document too large for the round-trip loader is refused."""
     from ruamel.yaml.error import YAMLError
 
@@ -204,6 +204,8 @@ def _too_unusual(error: BaseException | None, shape: Shape, display: str) -> Inp
         return yaml_error(error, display)
     if isinstance(error, RecursionError):
         return InputError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(display))
+    if isinstance(error, ValueError) and "digits" in str(error):
+        return _unreadable_number(text, display, error)
     return InputError(
         f"YAML tags, merge keys (<<), timestamps and non-text keys are allowed only in "
         f"documents of up to {SLOW_MAX_NODES:,} nodes; this one has {shape.nodes:,}",
@@ -301,9 +303,23 @@ def _slow_loads(text: str, display: str) -> Document:
         raise InputError(
             f"nesting deeper than {MAX_DEPTH} levels", location=Location(display)
         ) from None
+    except ValueError as exc:  # a number Python will not read (over 4,300 digits)
+        raise _unreadable_number(text, display, exc) from None
     doc = Document(display, None)
     doc.data = _Converter(doc).convert(raw, (), 0)
     return doc
+
+
+def _unreadable_number(text: str, display: str, exc: ValueError) -> InputError:
+    digits = re.search(r"\d{1000,}", text)
+    if digits is None:
+        return InputError(f"invalid YAML: {clip(str(exc), 160)}", location=Location(display))
+    line = text.count("\n", 0, digits.start()) + 1
+    return InputError(
+        f"a number of {digits.end() - digits.start():,} digits: too large to read (quote it "
+        "if it is text)",
+        location=Location(display, line),
+    )
 
 
 class _Converter:

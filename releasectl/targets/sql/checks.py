@@ -42,7 +42,12 @@ HEADER_HINT = (
 
 def read_part(path: Path, display: str | None = None) -> str:
     """A part's text, read through `safefiles` (no link out of the workspace, capped)."""
-    return safefiles.read_text(path, display)
+    text = safefiles.read_text(path, display)
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        shown = display or safefiles.display_of(str(path))
+        raise InputError("a NUL byte: a SQL file is text", location=Location(shown, line))
+    return text
 
 
 def script_problems(script: Script, part: str, dialect: Dialect | None) -> Found:
