@@ -60,6 +60,8 @@ class Session:
             self.actor = current_actor(self.environ)
         self.history = History(self.state_backend, actor=self.actor)
         backups = self.spec.backups
+        if self.spec.protected and backups.encrypt is False:
+            raise self.workspace.unencrypted_protected(self.env)
         encrypt = self.spec.protected if backups.encrypt is None else backups.encrypt
         self.backups = BackupStore(
             self.workspace.root / (backups.path or ".releasectl/backups"),
