@@ -7,6 +7,7 @@ Every error carries a message meant for a person. Where an error is about a plac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -39,6 +40,51 @@ class Location:
         if self.field:
             text += f": {self.field}"
         return text
+
+
+EXCERPT_CHARS = 40
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A value from a file as a message may quote it: its repr, cut to `limit` characters
+    (a message never carries more than a short excerpt of a file)."""
+    text = repr(value[: limit + 1] if isinstance(value, str | bytes) else value)
+    if len(text) <= limit + 2:
+        return text
+    return f"{text[:limit]}... ({_size(value)})"
+
+
+MESSAGE_LINE_CHARS = 500
+_LONG = EXCERPT_CHARS + 20
+_LONG_QUOTE = re.compile(f"'([^'\\n]{{{_LONG},}})'|\"([^\"\\n]{{{_LONG},}})\"")
+
+
+def shorten_quotes(text: str) -> str:
+    """`text` with every long quoted value cut to an excerpt: a message names a value from a
+    file by its first characters, never by all of it."""
+    if len(text) < EXCERPT_CHARS * 2:
+        return text
+
+    def cut(match: re.Match[str]) -> str:
+        quote = "'" if match.group(1) is not None else '"'
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        return f"{quote}{value[:EXCERPT_CHARS]}...{quote} ({len(value):,} characters)"
+
+    return _LONG_QUOTE.sub(cut, text)
+
+
+def clip(line: str, limit: int = MESSAGE_LINE_CHARS) -> str:
+    """One line of a message, cut to `limit` characters: whatever an error quotes, the CLI
+    never prints more than this of it on a line."""
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... ({len(line) - limit:,} more characters)"
+
+
+def _size(value: object) -> str:
+    if isinstance(value, str | bytes):
+        return f"{len(value):,} characters" if isinstance(value, str) else f"{len(value):,} bytes"
+    return type(value).__name__
 
 
 class ReleasectlError(Exception):

@@ -291,6 +291,8 @@ SAMPLES = {
     "stripe-key": "sk_live_" + "a" * 24,
     "jwt": "eyJ" + "a" * 12 + ".eyJ" + "b" * 12 + "." + "c" * 12,
     "url-password": "postgres://admin:" + "hunter2" + "@db/x",
+    "generic-assignment": "DB_SIGNING_KEY=" + "hunter2-long-random-xyz",
+    "sql-password": "CREATE ROLE app PASSWORD '" + "Zq8-long-random-xyz" + "'",
 }
 
 

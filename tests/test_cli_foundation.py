@@ -244,7 +244,7 @@ def test_crlf_checkout_is_not_drift(tmp_path: Path) -> None:
                 f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
                 for p, c in zip("abcdefg", "bcdefgh", strict=True)
             ),
-            "more than 200000 nodes",
+            "nodes (alias expansion?)",
         ),
         ("apiVersion: releasectl/v1\napiVersion: releasectl/v1\n", "found duplicate key"),
         ("!!python/object:os.system {}\n", "not allowed"),

@@ -192,8 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:  # usage errors: unknown command, bad option, ...
         code = 64 if isinstance(exc, click.UsageError) else 1
         if as_json:
-            _print_json_error(exc.format_message(), code)
-        exc.show()
+            from releasectl.cli.context import safe_text
+
+            _print_json_error(safe_text(exc.format_message()), code)
+        _show_click(exc)
         return code
     except click.exceptions.Abort:
         if as_json:
@@ -245,10 +247,22 @@ def _print_json_error(message: str, exit_code: int) -> None:
     emit_json(error_document(message, exit_code))
 
 
+def _show_click(exc: click.ClickException) -> None:
+    """A usage error as click shows it, through the redaction seam (an option's value may
+    be a URL with its password)."""
+    import io
+
+    from releasectl.cli.context import safe_text
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    click.echo(safe_text(buffer.getvalue().rstrip("\n")), err=True)
+
+
 def _report(exc: Exception, show_trace: bool, *, as_json: bool = False) -> int:
     """The one error handler: a message on stderr (and with --format json the error document
-    on stdout), and the exit code of DESIGN.md."""
-    from releasectl.cli.context import emit_json
+    on stdout), and the exit code of DESIGN.md. Everything printed passes `safe_text`."""
+    from releasectl.cli.context import emit_json, safe_text
     from releasectl.cli.errordoc import json_error
     from releasectl.errors import ReleasectlError
     from releasectl.observe.logs import log_error
@@ -257,11 +271,11 @@ def _report(exc: Exception, show_trace: bool, *, as_json: bool = False) -> int:
     if show_trace:
         import traceback
 
-        traceback.print_exception(exc)
+        click.echo(redact("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
     if as_json:
         emit_json(json_error(exc))
     if isinstance(exc, ReleasectlError):
-        text = redact(str(exc))
+        text = safe_text(str(exc))
         if log_error(text, int(exc.exit_code)):
             return int(exc.exit_code)
         lines = text.splitlines() or [""]
@@ -269,9 +283,10 @@ def _report(exc: Exception, show_trace: bool, *, as_json: bool = False) -> int:
         for line in lines[1:]:
             click.echo(f"  {line}", err=True)
         return int(exc.exit_code)
-    if log_error(f"internal error: {type(exc).__name__}: {exc}", 1):
+    internal = safe_text(f"{type(exc).__name__}: {exc}")
+    if log_error(f"internal error: {internal}", 1):
         return 1
-    click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"error: internal error: {internal}", err=True)
     if not show_trace:
         click.echo("  (run with --traceback for the stack; this is a bug in releasectl)", err=True)
     return 1

@@ -70,6 +70,20 @@ def emit(text: str, *, err: bool = False) -> None:
     click.echo(text, err=err, nl=not text.endswith("\n"), color=color)
 
 
+def safe_text(text: str) -> str:
+    """What the CLI prints of an error message: through the redaction seam
+    (`secrets.redact`), long quoted values cut to excerpts, every line clipped."""
+    from releasectl.errors import clip, shorten_quotes
+    from releasectl.secrets import redact
+
+    return "\n".join(clip(line) for line in shorten_quotes(redact(text)).split("\n"))
+
+
+def emit_error(text: str) -> None:
+    """`error: <message>` on stderr, through `safe_text`."""
+    emit(f"error: {safe_text(text)}", err=True)
+
+
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")

@@ -29,8 +29,8 @@ def error_document(
 def json_error(exc: BaseException) -> dict[str, Any]:
     """The error document of an exception: a releasectl error's own file, line and field (its
     message without them); a bundle of several errors also lists each under `errors`."""
+    from releasectl.cli.context import safe_text as redact
     from releasectl.errors import MultipleErrors, ReleasectlError, flatten
-    from releasectl.secrets import redact
 
     if not isinstance(exc, ReleasectlError):
         return error_document(redact(f"internal error: {type(exc).__name__}: {exc}"), 1)

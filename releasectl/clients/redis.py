@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from releasectl.errors import TargetError
+from releasectl.secrets import redact, register_url
 
 if TYPE_CHECKING:
     import redis
@@ -27,28 +27,6 @@ if TYPE_CHECKING:
 EMBEDDED_SCHEME = "redis+embedded://"
 SCHEMES = ("redis://", "rediss://", "unix://", EMBEDDED_SCHEME)
 CONNECT_TIMEOUT = 10.0
-
-
-def redact(url: str) -> str:
-    """The URL with its password (userinfo or `password=` query) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user, sep, _password = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if sep else f"***@{host}" if user else f"@{host}"
-        # a lone userinfo without ':' is a password for redis-py (redis://secret@host)
-    query = parts.query
-    if query:
-        pairs = [
-            (k, "***" if k.lower() in {"password", "pass"} else v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def check_url(url: str) -> None:
@@ -71,6 +49,7 @@ class Endpoint:
     """Where a Redis lives, and the clients that talk to it. `close()` releases everything."""
 
     def __init__(self, url: str, root: Path, *, name: str, cluster: bool = False) -> None:
+        register_url(url)
         check_url(url)
         if cluster and url.startswith((EMBEDDED_SCHEME, "unix://")):
             raise TargetError(f"{name}: a Redis Cluster needs a redis:// or rediss:// URL")

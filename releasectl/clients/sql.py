@@ -18,10 +18,9 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from releasectl.errors import TargetError
-from releasectl.secrets import redact, register
+from releasectl.secrets import redact, register_url
 from releasectl.util.deadline import Deadline, StepTimeout
 
 if TYPE_CHECKING:
@@ -47,29 +46,27 @@ def quote_ident(name: str) -> str:
 
 def parse_url(url: str, root: Path) -> tuple[Dialect, str, Path | None]:
     """(dialect, display URL without password, SQLite file path or None)."""
+    register_url(url)
+    display = redact(url)
     if url.startswith("sqlite:"):
         if not url.startswith("sqlite:///") or "?" in url:
             raise TargetError(
-                f"invalid SQLite URL {url!r}: use sqlite:///relative/path.db (relative to the "
-                "workspace) or sqlite:////absolute/path.db"
+                f"invalid SQLite URL {display!r}: use sqlite:///relative/path.db (relative to "
+                "the workspace) or sqlite:////absolute/path.db"
             )
         rest = url[len("sqlite:///") :]
         if rest in ("", ":memory:", "/:memory:"):
-            raise TargetError(f"invalid SQLite URL {url!r}: a database file path is needed")
+            raise TargetError(f"invalid SQLite URL {display!r}: a database file path is needed")
         path = Path(rest)
-        return "sqlite", url, path if path.is_absolute() else root / path
+        return "sqlite", display, path if path.is_absolute() else root / path
     scheme = url.split(":", 1)[0].lower()
     if scheme in ("postgresql", "postgres"):
-        parts = urlsplit(url)
-        register(parts.password)
-        display = url
-        if parts.password is not None:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            display = urlunsplit(parts._replace(netloc=netloc))
         return "postgresql", display, None
-    raise TargetError(
-        f"unsupported database URL scheme {scheme!r} (use sqlite:///PATH or postgresql://...)"
-    )
+    if re.fullmatch(r"[a-z][a-z0-9+.-]{0,30}", scheme) and ":" in url:
+        what = f"unsupported database URL scheme {scheme!r}"
+    else:
+        what = "not a database URL"  # said without quoting it: it may be a bare secret
+    raise TargetError(f"{what} (use sqlite:///PATH or postgresql://...)")
 
 
 class Database:

@@ -49,6 +49,7 @@ from releasectl.observe.events import (
 )
 from releasectl.planning.build import plan_migrations, plan_problems, raise_problems
 from releasectl.planning.drift import find_drift
+from releasectl.planning.kinds import operation_of
 from releasectl.planning.planner import has_changes, plan_digest
 from releasectl.state.base import Lock
 from releasectl.targets.base import Failure
@@ -110,23 +111,6 @@ class StepEvents(StepReporter):
         self.inner.step_finished(index, total, outcome)
 
 
-def operation_of(plan: Plan) -> str:
-    """The authorization action a plan needs: apply a release, or migrate/rollback one part."""
-    if plan.release.to is not None:
-        return "apply"
-    if plan.steps and all(s.action == "down" or is_downgrade(s) for s in plan.steps):
-        return "rollback"
-    return "migrate"
-
-
-def is_downgrade(step: Step) -> bool:
-    if step.action != "deploy" or step.from_ is None or step.to is None:
-        return False
-    import semver
-
-    return bool(semver.Version.parse(str(step.to)) < semver.Version.parse(str(step.from_)))
-
-
 class Engine:
     def __init__(self, session: Session, steps: StepReporter | None = None) -> None:
         self.session = session
@@ -146,13 +130,17 @@ class Engine:
         atomic: bool = False,
     ) -> ApplyResult:
         """Run `plan`. `prechecked`: the caller made the plan in this process with
-        `releasectl.planning.build`, which already ran the static checks of its migrations.
+        `releasectl.planning.build`, which already ran the static checks of its migrations;
+        any other plan (a saved one) is planned again and must equal the new plan in every
+        field (`releasectl.planning.replan`), which runs every static check again.
         `atomic`: when a step fails, also undo the steps this apply completed (newest first),
         so the environment ends as it was before the apply (like `helm upgrade --atomic`)."""
         session = self.session
         self.started = time.monotonic()
         if plan.env != self.env:
             raise InputError(f"the plan is for environment {plan.env!r}, not {self.env!r}")
+        if not prechecked:  # a saved plan: it must be the plan made now, in every field
+            self._check_saved(plan)
         if (
             plan_digest(plan.env, plan.manifest_checksum, plan.release, plan.state, plan.steps)
             != plan.digest
@@ -219,6 +207,19 @@ class Engine:
             result.state = state
             result.changed = True
         return result
+
+    def _check_saved(self, plan: Plan) -> None:
+        """Re-plan from the workspace and the recorded state; refuse (exit 3) unless `plan`
+        equals the result in every field (see `releasectl.planning.replan`)."""
+        from releasectl.engine.promotion import with_promotion_warning
+        from releasectl.planning.replan import check_saved
+
+        check_saved(
+            self.workspace,
+            plan,
+            self.session.read_state(),
+            annotate=lambda fresh: with_promotion_warning(self.workspace, self.env, fresh),
+        )
 
     def _dirty(self) -> bool:
         state = self.session.read_state()
@@ -293,9 +294,7 @@ class Engine:
         phase = "check"
         timeout = self._timeout(migration)
         try:
-            # the pre-check changes nothing, so it runs before the journal: a step refused
-            # here leaves the recorded state (and its serial) as it was
-            target.check(step, migration)
+            target.check(step, migration)  # before the journal: a refusal records nothing
             state = session.write_state(
                 state,
                 lock,

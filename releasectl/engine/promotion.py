@@ -24,6 +24,14 @@ def promotion_record(workspace: Workspace, env: str, version: str) -> ReleaseRec
     return None
 
 
+def with_promotion_warning(workspace: Workspace, env: str, plan: Plan) -> Plan:
+    """The plan as `plan` shows and saves it: with why promotion blocks it, if it does."""
+    problem = promotion_problem(workspace, env, plan)
+    if problem is None:
+        return plan
+    return plan.model_copy(update={"warnings": [*plan.warnings, problem]})
+
+
 def promotion_problem(workspace: Workspace, env: str, plan: Plan) -> str | None:
     """Why `plan` may not be applied to `env` yet, or None when promotion allows it."""
     source = workspace.environment(env).promote_from

@@ -65,6 +65,8 @@ class Session:
         # called with (pgid, run id) when a step's script starts; the engine records it
         self.on_process: Callable[[int, str], None] | None = None
         backups = self.spec.backups
+        if self.spec.protected and backups.encrypt is False:
+            raise self.workspace.unencrypted_protected(self.env)
         encrypt = self.spec.protected if backups.encrypt is None else backups.encrypt
         self.backups = BackupStore(
             self.workspace.root / (backups.path or ".releasectl/backups"),

@@ -12,7 +12,10 @@ class MigrationMeta(Model):
         default=None, description="What the migration does, shown in plans and PR comments."
     )
     timeout: float | None = Field(
-        default=None, gt=0, description="Seconds the up, down or verify part may run."
+        default=None,
+        gt=0,
+        allow_inf_nan=False,  # an infinite timeout would be none at all
+        description="Seconds the up, down or verify part may run.",
     )
     scope: tuple[str, ...] | None = Field(
         default=None,

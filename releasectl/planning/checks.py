@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from releasectl.errors import InputError, Location, ReleasectlError
 from releasectl.secrets import scan_text
+from releasectl.util import safefiles
 from releasectl.workspace import WORKSPACE_FILE, Workspace
 from releasectl.workspace.catalogue import Migration
 from releasectl.workspace.digests import is_binary, jobs, may_hold_secret
@@ -29,8 +30,10 @@ def _secret_error(name: str, line: int, column: int, display: str) -> Releasectl
 
 def secret_problems_in(path: Path, display: str) -> list[ReleasectlError]:
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = safefiles.read_bytes(path, display)
+    except safefiles.UnsafeFileError as exc:
+        return [exc]
+    except InputError:  # absent or unreadable: reported where the file is loaded
         return []
     if is_binary(path.name, data):
         return []

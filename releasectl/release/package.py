@@ -275,41 +275,68 @@ def _normal(name: str) -> str:
 
 
 def verify_package(path: Path) -> VerifyReport:
-    """Check every entry against SHA256SUMS, streaming; problems are collected, not raised."""
+    """Check every entry against SHA256SUMS, streaming in bounded memory (see
+    `releasectl.release.archive`); problems are collected, not raised."""
+    from releasectl.release.archive import ArchiveError, Inflater
+    from releasectl.util.safefiles import max_file_bytes
+
     if not path.is_file():
         raise InputError("no such package file", location=Location(str(path)))
     report = VerifyReport(path=path, sha256=_sha256_file(path))
     sums_files: dict[str, bytes] = {}
+    largest = max_file_bytes()
     try:
-        with tarfile.open(path, mode="r|gz") as tar:
-            for member in tar:
-                problem = _entry_problem(member)
-                if problem is not None:
-                    report.problems.append(f"{member.name}: {problem}")
-                    continue
-                if member.isdir():
-                    continue
-                name = _normal(member.name)
-                if name in report.files:
-                    report.problems.append(f"{member.name}: duplicate entry")
-                    continue
-                fh = tar.extractfile(member)
-                assert fh is not None  # a regular file always has data
-                digest = hashlib.sha256()
-                keep = PurePosixPath(name).name == SUMS and name.count("/") <= 1
-                kept = bytearray()
-                while block := fh.read(CHUNK):
-                    digest.update(block)
-                    if keep and len(kept) <= MAX_SUMS_BYTES:
-                        kept.extend(block)
-                report.files[name] = digest.hexdigest()
-                if keep:
-                    sums_files[name] = bytes(kept)
+        with path.open("rb") as raw:
+            stream = Inflater(raw)
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for member in tar:
+                    stream.allow(member.size)
+                    problem = _entry_problem(member)
+                    if problem is None and member.size > largest:
+                        report.problems.append(
+                            f"{member.name}: entry of {member.size:,} bytes, larger than any "
+                            f"workspace file may be ({largest:,}): refused"
+                        )
+                        return report
+                    if problem is not None:
+                        report.problems.append(f"{member.name}: {problem}")
+                        continue
+                    if member.isdir():
+                        continue
+                    _read_entry(report, tar, member, sums_files)
+                stream.check_end(tar.offset)
+    except ArchiveError as exc:
+        report.problems.append(str(exc))
+        return report
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         report.problems.append(f"not a readable tar.gz: {exc}")
         return report
     _check_sums(report, sums_files)
     return report
+
+
+def _read_entry(
+    report: VerifyReport,
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    sums_files: dict[str, bytes],
+) -> None:
+    name = _normal(member.name)
+    if name in report.files:
+        report.problems.append(f"{member.name}: duplicate entry")
+        return
+    fh = tar.extractfile(member)
+    assert fh is not None  # a regular file always has data
+    digest = hashlib.sha256()
+    keep = PurePosixPath(name).name == SUMS and name.count("/") <= 1
+    kept = bytearray()
+    while block := fh.read(CHUNK):
+        digest.update(block)
+        if keep and len(kept) <= MAX_SUMS_BYTES:
+            kept.extend(block)
+    report.files[name] = digest.hexdigest()
+    if keep:
+        sums_files[name] = bytes(kept)
 
 
 def _check_sums(report: VerifyReport, sums_files: dict[str, bytes]) -> None:

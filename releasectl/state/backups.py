@@ -9,6 +9,12 @@ Encrypted files use a chunked construction (the STREAM construction of Hoang, Re
 Rogaway and Vizár): the plaintext is cut into 1 MiB chunks, each sealed with its own nonce =
 7 random bytes || 4-byte chunk counter || 1 byte "last chunk" flag. Reordering, dropping or
 truncating chunks fails authentication, and memory stays flat however large the backup is.
+Every chunk is bound (as AES-GCM associated data) to the backup's environment, component,
+type and id, so a sealed backup copied under another name or component does not open.
+
+An encrypted store (every protected environment's) restores only such authenticated backups:
+a plain backup, or one sealed before the binding existed, copied into its directory is
+refused, and every chunk is authenticated before the first byte reaches a target.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from releasectl.util import failpoints, timeutil
 from releasectl.util.fsutil import atomic_write, fsync_dir
 
 MAGIC_PLAIN = b"RCTLBAK1\x00"
-MAGIC_SEALED = b"RCTLBAK1\x01"
+MAGIC_SEALED = b"RCTLBAK1\x01"  # sealed, chunks not bound to the backup: read where unprotected
+MAGIC_BOUND = b"RCTLBAK2\x01"  # sealed, every chunk bound to env, component, type and id
 CHUNK = 1024 * 1024
 TAG = 16
 
@@ -63,6 +70,11 @@ class BackupMeta:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def binding(self) -> bytes:
+        """The associated data that ties each sealed chunk to this backup."""
+        fields = ("releasectl-backup-v2", self.env, self.component, self.type, self.id)
+        return "\0".join(fields).encode()
 
 
 def load_key(key_env: str, environ: dict[str, str] | os._Environ[str]) -> bytes:
@@ -101,17 +113,18 @@ class _HashingFile:
 class _SealingWriter(io.RawIOBase):
     """Writable stream that seals 1 MiB chunks with AES-GCM into `sink`."""
 
-    def __init__(self, sink: _HashingFile, key: bytes) -> None:
+    def __init__(self, sink: _HashingFile, key: bytes, binding: bytes) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         super().__init__()
         self._aead = AESGCM(key)
         self._sink = sink
+        self._binding = binding
         self._prefix = secrets.token_bytes(7)
         self._counter = 0
         self._buf = bytearray()
         self._sealed = False
-        sink.write(MAGIC_SEALED + self._prefix)
+        sink.write(MAGIC_BOUND + self._prefix)
 
     def writable(self) -> bool:
         return True
@@ -125,7 +138,7 @@ class _SealingWriter(io.RawIOBase):
 
     def _seal(self, chunk: bytes, *, last: bool) -> None:
         nonce = self._prefix + struct.pack(">IB", self._counter, 1 if last else 0)
-        sealed = self._aead.encrypt(nonce, chunk, None)
+        sealed = self._aead.encrypt(nonce, chunk, self._binding)
         self._sink.write(struct.pack(">I", len(sealed)) + sealed)
         self._counter += 1
 
@@ -155,11 +168,12 @@ class _PlainWriter(io.RawIOBase):
 class _OpeningReader(io.RawIOBase):
     """Readable stream over a sealed file; authenticates each chunk before handing it out."""
 
-    def __init__(self, fh: IO[bytes], key: bytes, name: str) -> None:
+    def __init__(self, fh: IO[bytes], key: bytes, name: str, binding: bytes | None) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         super().__init__()
         self._aead = AESGCM(key)
+        self._binding = binding
         self._fh = fh
         self._name = name
         self._prefix = fh.read(7)
@@ -184,7 +198,7 @@ class _OpeningReader(io.RawIOBase):
         for last in (0, 1):
             nonce = self._prefix + struct.pack(">IB", self._counter, last)
             try:
-                self._buf = self._aead.decrypt(nonce, sealed, None)
+                self._buf = self._aead.decrypt(nonce, sealed, self._binding)
             except InvalidTag:
                 continue
             self._pos = 0
@@ -248,7 +262,7 @@ class BackupStore:
             hashing = _HashingFile(fh)
             try:
                 raw: _SealingWriter | _PlainWriter = (
-                    _SealingWriter(hashing, key) if key else _PlainWriter(hashing)
+                    _SealingWriter(hashing, key, meta.binding()) if key else _PlainWriter(hashing)
                 )
                 stream = io.BufferedWriter(raw, buffer_size=CHUNK)
                 yield stream
@@ -310,7 +324,13 @@ class BackupStore:
         for directory in candidates:
             meta_path = directory / f"{backup_id}.json"
             if meta_path.is_file():
-                return BackupMeta(**json.loads(meta_path.read_text(encoding="utf-8")))
+                try:
+                    meta = BackupMeta(**json.loads(meta_path.read_text(encoding="utf-8")))
+                except (ValueError, TypeError, OSError):
+                    raise BackupError(f"backup {backup_id}: its metadata cannot be read") from None
+                if meta.id != backup_id:
+                    raise BackupError(f"backup {backup_id}: its metadata names {meta.id!r}")
+                return meta
         where = f" of {component!r}" if component else ""
         raise InputError(
             f"no backup {backup_id!r}{where} in environment {self.env!r} "
@@ -335,12 +355,30 @@ class BackupStore:
             )
         with path.open("rb") as fh:
             magic = fh.read(len(MAGIC_PLAIN))
-            if magic == MAGIC_PLAIN:
+        if magic not in (MAGIC_PLAIN, MAGIC_SEALED, MAGIC_BOUND):
+            raise BackupError(f"backup {meta.id} is not a releasectl backup")
+        if self.encrypt and magic != MAGIC_BOUND:
+            what = "not encrypted" if magic == MAGIC_PLAIN else "sealed without its binding"
+            raise BackupError(
+                f"backup {meta.id} is {what}: environment {self.env!r} keeps encrypted backups "
+                "and restores only authenticated ones (a backup copied into its directory "
+                "is refused)"
+            )
+        if magic == MAGIC_PLAIN:
+            with path.open("rb") as fh:
+                fh.read(len(MAGIC_PLAIN))
                 yield fh
-            elif magic == MAGIC_SEALED:
-                yield io.BufferedReader(_OpeningReader(fh, self.key(), meta.id), CHUNK)
-            else:
-                raise BackupError(f"backup {meta.id} is not a releasectl backup")
+            return
+        key = self.key()
+        binding = meta.binding() if magic == MAGIC_BOUND else None
+        with path.open("rb") as fh:  # authenticate every chunk before anything is restored
+            fh.read(len(MAGIC_PLAIN))
+            opened = _OpeningReader(fh, key, meta.id, binding)
+            while opened.read(CHUNK):
+                pass
+        with path.open("rb") as fh:
+            fh.read(len(MAGIC_PLAIN))
+            yield io.BufferedReader(_OpeningReader(fh, key, meta.id, binding), CHUNK)
 
     def all(self, component: str | None = None) -> list[BackupMeta]:
         base = self.root / self.env

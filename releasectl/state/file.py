@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import socket
@@ -20,7 +21,10 @@ from pathlib import Path
 from releasectl.errors import InputError, LockHeldError, StaleError
 from releasectl.models.state import State
 from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state, process_alive
+from releasectl.util import safefiles
 from releasectl.util.fsutil import atomic_write, fsync_dir
+
+MAX_STATE_BYTES = 512 * 1024 * 1024  # the state lists every applied migration
 
 
 class FileLock(HeldLock):
@@ -94,11 +98,10 @@ class FileBackend:
     # --- state --------------------------------------------------------------------------
 
     def read(self) -> State | None:
-        try:
-            raw = self.state_path.read_bytes()
-        except FileNotFoundError:
-            return None
         display = self._display(self.state_path)
+        if not self.state_path.exists() and not self.state_path.is_symlink():
+            return None
+        raw = safefiles.read_bytes(self.state_path, display, limit=MAX_STATE_BYTES)
         return parse_state(raw, display)
 
     def write(self, state: State, lock: Lock | None) -> None:
@@ -126,8 +129,16 @@ class FileBackend:
 
     # --- lock ---------------------------------------------------------------------------
 
+    def _check_paths(self) -> None:
+        """Before anything runs: the state and history files, which may be committed, are
+        plain files inside the workspace (a link out is refused, see `util.safefiles`)."""
+        for path in (self.state_path, self.history_path):
+            if path.exists() or path.is_symlink():
+                safefiles.open_stream(path, self._display(path)).close()
+
     def acquire(self, info: LockInfo, *, ttl: float, timeout: float) -> FileLock:
         del ttl  # a file lock lives until released or its holder dies
+        self._check_paths()
         deadline = time.monotonic() + timeout
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(info.as_dict(), indent=2).encode()
@@ -195,7 +206,7 @@ class FileBackend:
 
     def append_history(self, line: str) -> None:
         self.history_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = safefiles.open_append(self.history_path, self._display(self.history_path))
         try:
             os.write(fd, (line + "\n").encode())
             os.fsync(fd)
@@ -203,18 +214,20 @@ class FileBackend:
             os.close(fd)
 
     def history_lines(self) -> Iterator[str]:
-        try:
-            with self.history_path.open(encoding="utf-8") as fh:
-                for raw in fh:
-                    line = raw.rstrip("\n")
-                    if line:
-                        yield line
-        except FileNotFoundError:
+        if not self.history_path.exists() and not self.history_path.is_symlink():
             return
+        display = self._display(self.history_path)
+        with io.TextIOWrapper(safefiles.open_stream(self.history_path, display), "utf-8") as fh:
+            for raw in fh:
+                line = raw.rstrip("\n")
+                if line:
+                    yield line
 
     def last_history_line(self) -> str | None:
+        if not self.history_path.exists() and not self.history_path.is_symlink():
+            return None
         try:
-            with self.history_path.open("rb") as fh:
+            with safefiles.open_stream(self.history_path, self._display(self.history_path)) as fh:
                 fh.seek(0, os.SEEK_END)
                 size = fh.tell()
                 block = 4096
@@ -229,6 +242,8 @@ class FileBackend:
                         last = lines[-1]
                         return last.decode("utf-8") if last else None
                     block *= 2
-        except FileNotFoundError:
+        except safefiles.UnsafeFileError:
+            raise
+        except InputError:  # gone since exists(): no history
             return None
         return None

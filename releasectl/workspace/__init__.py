@@ -28,6 +28,7 @@ from releasectl.models.workspace import (
     Environment,
     WorkspaceFile,
 )
+from releasectl.util import safefiles
 from releasectl.util.gcpause import paused_gc
 from releasectl.workspace import yamlio
 from releasectl.workspace.catalogue import Catalogue, normalise, scan_catalogue
@@ -91,9 +92,11 @@ class Workspace:
         self.root = root
         self.spec = spec
         self.doc = doc
+        safefiles.confine(root)  # every file read from here on must resolve inside root
 
     @classmethod
     def load(cls, root: Path) -> Workspace:
+        safefiles.confine(root)
         spec, doc = load_model(WorkspaceFile, root / WORKSPACE_FILE, WORKSPACE_FILE)
         return cls(root, spec, doc)
 
@@ -169,7 +172,8 @@ class Workspace:
                 f"version {manifest.version!r} does not match the file name {version}.yaml",
                 location=doc.location(("version",)),
             )
-        checksum = hashlib.sha256(normalise(path.read_bytes())).hexdigest()
+        raw = safefiles.read_bytes(path, rel, limit=yamlio.max_yaml_bytes())
+        checksum = hashlib.sha256(normalise(raw)).hexdigest()
         loaded = LoadedRelease(manifest, doc, path, rel, checksum)
         cache[version] = loaded
         return loaded
@@ -271,6 +275,8 @@ class Workspace:
                         location=self.doc.location((*base, "promote_from")),
                     )
                 )
+            if env.protected and env.backups.encrypt is False:
+                errors.append(self.unencrypted_protected(env_name))
             if env.promote_from == env_name:
                 errors.append(
                     InputError(
@@ -303,6 +309,13 @@ class Workspace:
                         )
                     )
         return errors
+
+    def unencrypted_protected(self, env: str) -> InputError:
+        return InputError(
+            "a protected environment always encrypts its backups, and restores only "
+            "authenticated encrypted ones: remove `encrypt: false`",
+            location=self.doc.location(("environments", env, "backups", "encrypt")),
+        )
 
     def release_problems(self, loaded: LoadedRelease) -> list[ReleasectlError]:
         """Checks of one manifest against the workspace: names, version kinds, constraints."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from releasectl.errors import InputError, Location, ReleasectlError
+from releasectl.util import safefiles
 from releasectl.workspace import digests
 from releasectl.workspace.digests import Digest, Finding, Meta, Task, digest_many
 from releasectl.workspace.scancache import ScanCache
@@ -209,8 +210,7 @@ def _walk(directory: str, prefix: str = "") -> list[str]:
 def checksum_files(directory: str, files: Iterable[str]) -> str:
     digest = hashlib.sha256()
     for rel in files:
-        with open(os.path.join(directory, rel), "rb") as fh:
-            data = normalise(fh.read())
+        data = normalise(safefiles.read_bytes(os.path.join(directory, rel)))
         digest.update(f"{rel}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
@@ -287,18 +287,29 @@ def scan_catalogue(
 
 def _list_component(root: Path, directory: str) -> list[_Candidate | ReleasectlError]:
     base = os.path.join(root, directory)
+    if not safefiles.resolves_inside(base, root):
+        return [
+            safefiles.UnsafeFileError(
+                f"migrations directory {safefiles.OUTSIDE}", location=Location(directory)
+            )
+        ]
     try:
         with os.scandir(base) as it:
-            entries = sorted(((e.name, e.path) for e in it if e.is_dir()), key=lambda e: e[0])
+            entries = sorted(
+                ((e.name, e.path, e.is_symlink()) for e in it if e.is_dir()), key=lambda e: e[0]
+            )
     except FileNotFoundError:
         return []
     except NotADirectoryError:
         return [InputError("is not a directory", location=Location(directory))]
     items: list[_Candidate | ReleasectlError] = []
-    for name, path in entries:
+    for name, path, link in entries:
         if name.startswith("."):
             continue  # README.md and friends beside the migrations are fine
         rel = f"{directory}/{name}"
+        if link and not safefiles.resolves_inside(path, root):
+            items.append(safefiles.UnsafeFileError(safefiles.OUTSIDE, location=Location(rel)))
+            continue
         match = DIR_RE.match(name)
         if match is None:
             items.append(

@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from releasectl.secrets import GENERIC_WORDS
+from releasectl.util import safefiles
+
 POOL_MIN = 2000  # fewer migrations to read than this: one process is faster than forking
 META_FILE = "migration.yaml"
 META_MAX_BYTES = 4 * 1024 * 1024
@@ -26,10 +29,19 @@ META_MAX_BYTES = 4 * 1024 * 1024
 BINARY_SUFFIXES = frozenset({".gz", ".zip", ".png", ".jpg", ".jpeg", ".gif", ".pdf", ".db"})
 
 
+# Files that are text whatever they hold: always scanned (a NUL byte cannot hide a secret).
+TEXT_SUFFIXES = frozenset(
+    {".yaml", ".yml", ".json", ".sql", ".sh", ".py", ".cedar", ".cedarschema", ".txt", ".md"}
+)
+
+
 def is_binary(name: str, data: bytes) -> bool:
-    """Not text, so never scanned for secrets: a binary suffix, or a NUL byte in the first
-    8,000 bytes (git's test for a binary file)."""
-    return os.path.splitext(name)[1] in BINARY_SUFFIXES or b"\0" in data[:8000]
+    """Not text, so never scanned for secrets: a binary suffix, or (for a file whose suffix
+    does not say it is text) a NUL byte in the first 8,000 bytes (git's test)."""
+    suffix = os.path.splitext(name)[1]
+    if suffix in BINARY_SUFFIXES:
+        return True
+    return suffix not in TEXT_SUFFIXES and b"\0" in data[:8000]
 
 
 Finding = tuple[str, str, str, int, int]  # file, rule id, rule name, line, column
@@ -93,16 +105,8 @@ def _list(path: str, prefix: str, files: list[str], dirs: dict[str, os.stat_resu
 
 
 def _read(path: str) -> tuple[bytes, os.stat_result]:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        chunks = [os.read(fd, st.st_size + 1)]
-        if len(chunks[0]) > st.st_size:  # grew since fstat: read to the end
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-        return b"".join(chunks) if len(chunks) > 1 else chunks[0], st
-    finally:
-        os.close(fd)
+    # one open, fstat and read, after the checks of safefiles (no link out, no device)
+    return safefiles.read(path)
 
 
 def normalise(data: bytes) -> bytes:
@@ -210,6 +214,8 @@ KEYWORDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "stripe-key": (("sk_live_", "rk_live_"), False),
     "jwt": (("eyJ",), False),
     "url-password": (("://",), False),
+    "generic-assignment": (GENERIC_WORDS, True),
+    "sql-password": (("password", "identified"), True),
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from releasectl.errors import InputError, Location, ReleasectlError, bundle
+from releasectl.errors import InputError, Location, ReleasectlError, bundle, excerpt
 from releasectl.workspace import yamlio
 
 M = TypeVar("M", bound=BaseModel)
@@ -20,6 +20,8 @@ def validate(model: type[M], doc: yamlio.Document, *, prefix: yamlio.FieldPath =
         data = data[key]
     if data is None:
         data = {}
+    if not prefix and not isinstance(data, dict):
+        raise not_a_mapping(doc.display, data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -71,23 +73,35 @@ def _message(err: Any) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
-        return f"{msg[0].lower()}{msg[1:]}, got {err.get('input')!r}"
+        return f"{msg[0].lower()}{msg[1:]}, got {excerpt(err.get('input'))}"
     inp = err.get("input")
     if kind.endswith("_type") and not isinstance(inp, dict | list):
-        return f"{msg[0].lower()}{msg[1:]}, got {inp!r}"
+        return f"{msg[0].lower()}{msg[1:]}, got {excerpt(inp)}"
     return msg[0].lower() + msg[1:]
+
+
+def not_a_mapping(display: str, data: object) -> InputError:
+    """A file that parsed as something other than a mapping: its content is never quoted (it
+    may be any file at all, say a password file behind a link)."""
+    kinds = {str: "text", list: "a list", int: "a number", float: "a number", bool: "a boolean"}
+    found = kinds.get(type(data), "no mapping")
+    return InputError(
+        f"expected a mapping at the top of the file, found {found}", location=Location(display, 1)
+    )
 
 
 def load_model(model: type[M], path: Path, display: str) -> tuple[M, yamlio.Document]:
     doc = yamlio.load(path, display)
     if not isinstance(doc.data, dict):
-        raise InputError("expected a mapping at the top of the file", location=Location(display, 1))
+        raise not_a_mapping(display, doc.data)
     return validate(model, doc), doc
 
 
 def validate_fast(model: type[M], path: Path, display: str) -> M:
     """Validate a small file loaded without line numbers; reload with them on error."""
     data = yamlio.load_fast(path, display)
+    if data is not None and not isinstance(data, dict):
+        raise not_a_mapping(display, data)
     try:
         return model.model_validate(data or {})
     except ValidationError:

@@ -16,11 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from releasectl.errors import InputError, Location
+from releasectl.errors import InputError, Location, clip
+from releasectl.workspace.yamlbounds import (
+    MAX_DEPTH,
+    MAX_NODES,
+    PRECHECK_BYTES,
+    SLOW_MAX_NODES,
+    Shape,
+    shape_of,
+    yaml_error,
+)
 
 MAX_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = 64
-MAX_NODES = 200_000
+MAX_BYTES_ENV = "RELEASECTL_MAX_YAML_BYTES"
 
 FieldPath = tuple[str | int, ...]
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:str", "!!str"})
@@ -30,10 +38,12 @@ class Document:
     """A loaded YAML document: plain data plus the line of each field.
 
     A document loaded by the fast path keeps its text and finds the lines on first use
-    (`lines`, `line_of`): only a document that has a problem to report pays for them.
+    (`lines`, `line_of`): only a document that has a problem to report pays for them. Its
+    aliases are not expanded there: `line_of` looks a field under an alias up in the node the
+    alias repeats (so a document with many aliases costs its size, not its expansion).
     """
 
-    __slots__ = ("_lines", "_source", "data", "display")
+    __slots__ = ("_aliases", "_lines", "_source", "data", "display")
 
     def __init__(
         self,
@@ -46,27 +56,40 @@ class Document:
         self.display = display
         self.data = data
         self._lines = {} if lines is None else lines
+        self._aliases: dict[FieldPath, FieldPath] = {}
         self._source = source if lines is None else None
 
     @property
     def lines(self) -> dict[FieldPath, int]:
+        """The line of each field found in the text (under an alias: see `line_of`)."""
         if self._source is not None:
             text, self._source = self._source, None
             found = _event_lines(text)
             if found is None:
                 # the fast path accepted this text, so the round-trip loader does too
                 with contextlib.suppress(InputError):
-                    found = _slow_loads(text, self.display).lines
-            self._lines = found or {}
+                    self._lines = _slow_loads(text, self.display).lines
+            else:
+                self._lines, self._aliases = found
         return self._lines
 
     def line_of(self, loc: FieldPath) -> int | None:
         """The line of the longest prefix of `loc` that the document knows."""
         lines = self.lines
         for end in range(len(loc), -1, -1):
-            line = lines.get(loc[:end])
+            line = self._known(loc[:end], lines, MAX_DEPTH)
             if line is not None:
                 return line
+        return None
+
+    def _known(self, path: FieldPath, lines: dict[FieldPath, int], hops: int) -> int | None:
+        line = lines.get(path)
+        if line is not None or not self._aliases or hops <= 0:
+            return line
+        for end in range(len(path) - 1, 0, -1):  # the alias this path lies under, if any
+            source = self._aliases.get(path[:end])
+            if source is not None:
+                return self._known((*source, *path[end:]), lines, hops - 1)
         return None
 
     def __repr__(self) -> str:
@@ -88,18 +111,15 @@ def dotted(loc: FieldPath) -> str:
     return "".join(parts)
 
 
-def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES) -> str:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise InputError("file not found", location=Location(display)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", location=Location(display)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", location=Location(display)) from None
-    if len(raw) > max_bytes:
-        raise InputError(f"file is larger than {max_bytes} bytes", location=Location(display))
+def read_text(path: Path, display: str, max_bytes: int | None = None) -> str:
+    """A YAML file's text, read through `releasectl.util.safefiles` (no link out of the
+    workspace, no device, no hard link) and capped at `max_bytes` (default `max_yaml_bytes()`)."""
+    from releasectl.util import safefiles
+
+    if max_bytes is None:
+        raw = safefiles.read_bytes(path, display, limit=max_yaml_bytes(), setting=MAX_BYTES_ENV)
+    else:
+        raw = safefiles.read_bytes(path, display, limit=max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -109,7 +129,14 @@ def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES) -> str:
     return text
 
 
-def load(path: Path, display: str | None = None, *, max_bytes: int = MAX_BYTES) -> Document:
+def max_yaml_bytes() -> int:
+    """The cap on a YAML document: `RELEASECTL_MAX_YAML_BYTES`, default 4 MiB."""
+    from releasectl.util.safefiles import byte_limit
+
+    return byte_limit(MAX_BYTES_ENV, MAX_BYTES)
+
+
+def load(path: Path, display: str | None = None, *, max_bytes: int | None = None) -> Document:
     """Load one YAML document from `path` with line numbers (found on first use)."""
     display = display or str(path)
     return loads(read_text(path, display, max_bytes), display)
@@ -118,10 +145,18 @@ def load(path: Path, display: str | None = None, *, max_bytes: int = MAX_BYTES) 
 def loads(text: str, display: str) -> Document:
     """Parse one YAML document. Plain documents take the libyaml path and get their line
     numbers only when asked; anything unusual (tags, merge keys, timestamps, non-text keys,
-    errors, bounds) goes through the round-trip loader, which reports it with its line."""
-    data = fast_data(text)
+    errors, bounds) goes through the round-trip loader, which reports it with its line.
+
+    Bounds come first, from libyaml's events, before anything is built: a document past
+    `PRECHECK_BYTES` is refused if it expands (aliases included) past `MAX_NODES` nodes or
+    nests deeper than `MAX_DEPTH`; and the round-trip loader, ten times slower, only takes
+    documents of up to `SLOW_MAX_NODES` nodes."""
+    shape = shape_of(text, display) if len(text) > PRECHECK_BYTES else None
+    data, error = _fast_load(text, shape)
     if data is not UNSUITED:
         return Document(display, data, source=text)
+    if shape is not None and shape.nodes > SLOW_MAX_NODES:
+        raise _too_unusual(error, shape, text, display)
     return _slow_loads(text, display)
 
 
@@ -136,8 +171,19 @@ _fast_loader = threading.local()
 def fast_data(text: str) -> Any:
     """The document's plain data from libyaml (ruamel.yaml.clib), or `UNSUITED` when the
     round-trip loader must decide (see `loads`)."""
-    if _UNSUITED_TEXT.search(text):
-        return UNSUITED
+    shape = None
+    if len(text) > PRECHECK_BYTES:
+        try:
+            shape = shape_of(text, "")
+        except InputError:
+            return UNSUITED  # `loads` reports it with its line
+    return _fast_load(text, shape)[0]
+
+
+def _fast_load(text: str, shape: Shape | None) -> tuple[Any, BaseException | None]:
+    """(data or UNSUITED, the exception libyaml's loader raised, if any)."""
+    if shape.unusual if shape is not None else _UNSUITED_TEXT.search(text):
+        return UNSUITED, None
     yaml = getattr(_fast_loader, "yaml", None)
     if yaml is None:
         from ruamel.yaml import YAML
@@ -145,9 +191,26 @@ def fast_data(text: str) -> Any:
         yaml = _fast_loader.yaml = YAML(typ="safe", pure=False)
     try:
         data = yaml.load(text)
-    except Exception:  # any problem: the round-trip loader finds it again and locates it
-        return UNSUITED
-    return data if _is_plain(data) else UNSUITED
+    except Exception as exc:  # any problem: the round-trip loader finds it again and locates it
+        return UNSUITED, exc
+    return (data if _is_plain(data) else UNSUITED), None
+
+
+def _too_unusual(error: BaseException | None, shape: Shape, text: str, display: str) -> InputError:
+    """Why a document too large for the round-trip loader is refused."""
+    from ruamel.yaml.error import YAMLError
+
+    if isinstance(error, YAMLError):
+        return yaml_error(error, display)
+    if isinstance(error, RecursionError):
+        return InputError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(display))
+    if isinstance(error, ValueError) and "digits" in str(error):
+        return _unreadable_number(text, display, error)
+    return InputError(
+        f"YAML tags, merge keys (<<), timestamps and non-text keys are allowed only in "
+        f"documents of up to {SLOW_MAX_NODES:,} nodes; this one has {shape.nodes:,}",
+        location=Location(display, shape.unusual_line),
+    )
 
 
 def _is_plain(data: Any) -> bool:
@@ -171,10 +234,12 @@ def _is_plain(data: Any) -> bool:
     return True
 
 
-def _event_lines(text: str) -> dict[FieldPath, int] | None:
+def _event_lines(text: str) -> tuple[dict[FieldPath, int], dict[FieldPath, FieldPath]] | None:
     """The lines the round-trip loader would record, from libyaml's parse events (a tenth of
     its time): a mapping key's line, and a sequence item's first line (for an alias, the line
-    of the anchored node, whose fields keep their lines). None without libyaml."""
+    of the anchored node). Fields under an alias are not copied: the second dict maps each
+    alias's path to the anchored node's path, where `Document.line_of` finds them. None
+    without libyaml."""
     import importlib
 
     try:
@@ -184,6 +249,7 @@ def _event_lines(text: str) -> dict[FieldPath, int] | None:
     except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency on CPython
         return None
     lines: dict[FieldPath, int] = {}
+    aliases: dict[FieldPath, FieldPath] = {}
     anchors: dict[str, tuple[FieldPath, int]] = {}
 
     def node(path: FieldPath) -> int:
@@ -192,9 +258,7 @@ def _event_lines(text: str) -> dict[FieldPath, int] | None:
         line: int = event.start_mark.line + 1
         if isinstance(event, events.AliasEvent):
             source, line = anchors[event.anchor]
-            for known, value in list(lines.items()):  # the anchored node's fields, here too
-                if known[: len(source)] == source and len(known) > len(source):
-                    lines[(*path, *known[len(source) :])] = value
+            aliases[path] = source
             return line
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
@@ -217,36 +281,45 @@ def _event_lines(text: str) -> dict[FieldPath, int] | None:
     try:
         parser.get_event()  # stream start
         if isinstance(parser.peek_event(), events.StreamEndEvent):
-            return lines
+            return lines, aliases
         parser.get_event()  # document start
         node(())
     except Exception:  # anything unexpected: the round-trip loader decides
         return None
-    return lines
+    return lines, aliases
 
 
 def _slow_loads(text: str, display: str) -> Document:
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import YAMLError
 
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
         raw = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", location=Location(display, line)) from None
     except YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", location=Location(display)) from None
+        raise yaml_error(exc, display) from None
     except RecursionError:
         raise InputError(
             f"nesting deeper than {MAX_DEPTH} levels", location=Location(display)
         ) from None
+    except ValueError as exc:  # a number Python will not read (over 4,300 digits)
+        raise _unreadable_number(text, display, exc) from None
     doc = Document(display, None)
     doc.data = _Converter(doc).convert(raw, (), 0)
     return doc
+
+
+def _unreadable_number(text: str, display: str, exc: ValueError) -> InputError:
+    digits = re.search(r"\d{1000,}", text)
+    if digits is None:
+        return InputError(f"invalid YAML: {clip(str(exc), 160)}", location=Location(display))
+    line = text.count("\n", 0, digits.start()) + 1
+    return InputError(
+        f"a number of {digits.end() - digits.start():,} digits: too large to read (quote it "
+        "if it is text)",
+        location=Location(display, line),
+    )
 
 
 class _Converter:
@@ -262,7 +335,7 @@ class _Converter:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise InputError(
-                f"document expands to more than {MAX_NODES} nodes (alias expansion?)",
+                f"document expands to more than {MAX_NODES:,} nodes (alias expansion?)",
                 location=Location(self.doc.display),
             )
         if depth > MAX_DEPTH:
@@ -325,14 +398,10 @@ def _plain_scalar(node: Any) -> Any:
     return str(node)
 
 
-def load_fast(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> Any:
+def load_fast(path: Path, display: str, *, max_bytes: int | None = None) -> Any:
     """The data of a small, usually valid file (libyaml when available), without line
     numbers; a caller that finds a problem calls `load` again to get them."""
-    text = read_text(path, display, max_bytes)
-    data = fast_data(text)
-    if data is UNSUITED:
-        return _slow_loads(text, display).data  # raises with a line number
-    return data
+    return loads(read_text(path, display, max_bytes), display).data
 
 
 def dump(data: Any) -> str:

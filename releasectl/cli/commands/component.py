@@ -115,9 +115,9 @@ def _run(
 ) -> int:
     """A one-component plan, run through the same engine as `apply`."""
     from releasectl.cli.runner import run_plan
-    from releasectl.engine.apply import is_downgrade
     from releasectl.errors import InputError
     from releasectl.planning.build import component_plan
+    from releasectl.planning.kinds import is_downgrade
 
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json"))

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
+from releasectl.cli.context import (
+    emit,
+    emit_error,
+    emit_json,
+    env_option,
+    examples,
+    format_option,
+    options,
+)
 
 
 @click.command(
@@ -49,7 +57,7 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
             emit_json(doc)
             return 1 if problems else 0
         for problem in problems:
-            emit(f"error: {_problem_text(where, problem.line, problem.message)}", err=True)
+            emit_error(_problem_text(where, problem.line, problem.message))
         if problems:
             return 1
         signed = ", signatures valid" if key is not None else ""

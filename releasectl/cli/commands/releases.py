@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from releasectl.cli.complete import environments, releases
-from releasectl.cli.context import emit, emit_json, examples, format_option, options
+from releasectl.cli.context import emit, emit_error, emit_json, examples, format_option, options
 
 
 @click.group(
@@ -66,7 +66,7 @@ def validate(version: str, env: str | None) -> int:
     states = _states(env)
     problems = release_problems(workspace, version, states=states)
     for problem in problems:
-        emit(f"error: {problem}", err=True)
+        emit_error(str(problem))
     if problems:
         emit(f"release {version}: {len(problems)} problem(s)", err=True)
         return 1
@@ -213,7 +213,7 @@ def verify(tarball: str, fmt: str | None) -> int:
         emit_json(doc)
         return 0 if report.ok else 1
     for problem in report.problems:
-        emit(f"error: {tarball}: {problem}", err=True)
+        emit_error(f"{tarball}: {problem}")
     if not report.ok:
         emit(f"{tarball}: {len(report.problems)} problem(s)", err=True)
         return 1

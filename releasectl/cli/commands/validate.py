@@ -4,7 +4,16 @@ from typing import Any
 
 import click
 
-from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
+from releasectl.cli.context import (
+    emit,
+    emit_error,
+    emit_json,
+    env_option,
+    examples,
+    format_option,
+    options,
+    safe_text,
+)
 
 
 @click.command(
@@ -47,7 +56,7 @@ def validate(env: str | None, fmt: str | None) -> int:
 
         doc: dict[str, Any] = {
             "valid": not flat and not drift,
-            "errors": [str(e) for e in flat],
+            "errors": [safe_text(str(e)) for e in flat],
             "drift": [d.describe(workspace) for d in drift],
             "migrations": workspace.catalogue.count(),
             "releases": workspace.release_versions,
@@ -70,9 +79,9 @@ def validate(env: str | None, fmt: str | None) -> int:
         emit_json(doc)
         return int(code)
     for e in flat:
-        emit(f"error: {e}", err=True)
+        emit_error(str(e))
     if drift:
-        emit(f"error: {drift_error(workspace, drift)}", err=True)
+        emit_error(str(drift_error(workspace, drift)))
     if code == ExitCode.OK:
         emit(
             f"ok: {workspace.name}: {len(workspace.components)} components, "

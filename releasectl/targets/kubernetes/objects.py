@@ -20,6 +20,7 @@ from releasectl.clients.kubernetes import (
 )
 from releasectl.errors import InputError, Location, ReleasectlError, bundle, flatten
 from releasectl.workspace import yamlio
+from releasectl.workspace.yamlbounds import PRECHECK_BYTES, shape_of
 
 if TYPE_CHECKING:
     from releasectl.workspace.catalogue import Migration
@@ -100,6 +101,8 @@ def split_documents(text: str) -> list[tuple[int, str]]:
 def load_file(path: Any, display: str) -> list[tuple[yamlio.Document, int]]:
     """Every non-empty YAML document of one file, with the number of lines before it."""
     text = yamlio.read_text(path, display)
+    if len(text) > PRECHECK_BYTES:
+        shape_of(text, display)  # the bounds hold for the file, not only for each document
     out: list[tuple[yamlio.Document, int]] = []
     for start, chunk in split_documents(text):
         try:

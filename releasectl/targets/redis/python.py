@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from releasectl.errors import InputError, Location, ReleasectlError, TargetError
+from releasectl.util import safefiles
 from releasectl.util.deadline import Deadline, StepStopped, StepTimeout
 
 if TYPE_CHECKING:
@@ -32,9 +33,9 @@ def problems(migration: Migration) -> list[ReleasectlError]:
     """Static checks: it parses, defines up() (and down() where one is expected)."""
     display = f"{migration.rel}/{FILE}"
     try:
-        source = migration.file(FILE).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [InputError(f"cannot read: {exc}", location=Location(display))]
+        source = safefiles.read_text(migration.file(FILE), display)
+    except ReleasectlError as exc:
+        return [exc]
     try:
         tree = ast.parse(source, filename=display)
     except SyntaxError as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from releasectl.errors import InputError, Location, ReleasectlError
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
 from releasectl.targets.script.files import scope_problem
+from releasectl.util import safefiles
 
 if TYPE_CHECKING:
     from releasectl.workspace.catalogue import Migration
@@ -26,7 +27,7 @@ def problems(migration: Migration, shell: str = DEFAULT_SHELL) -> list[Releasect
     """Everything wrong with one migration that can be told without running it."""
     errors: list[ReleasectlError] = []
     up = migration.file("up.sh")
-    if "up.sh" in migration.files and not up.read_bytes().strip():
+    if "up.sh" in migration.files and not safefiles.read_bytes(up).strip():
         errors.append(InputError("up.sh is empty", location=Location(f"{migration.rel}/up.sh")))
     try:
         scope = migration.meta.scope or ()

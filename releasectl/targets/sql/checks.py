@@ -27,6 +27,7 @@ from releasectl.targets.sql.script import (
     parse,
     transaction_control,
 )
+from releasectl.util import safefiles
 from releasectl.workspace.catalogue import Migration
 
 HISTORY_TABLE = str(SqlSettings.model_fields["history_table"].default)
@@ -39,8 +40,14 @@ HEADER_HINT = (
 )
 
 
-def read_part(path: Path) -> str:
-    return path.read_text(encoding="utf-8-sig")
+def read_part(path: Path, display: str | None = None) -> str:
+    """A part's text, read through `safefiles` (no link out of the workspace, capped)."""
+    text = safefiles.read_text(path, display)
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        shown = display or safefiles.display_of(str(path))
+        raise InputError("a NUL byte: a SQL file is text", location=Location(shown, line))
+    return text
 
 
 def script_problems(script: Script, part: str, dialect: Dialect | None) -> Found:
@@ -104,9 +111,9 @@ def problems(
             continue
         where = f"{migration.rel}/{part}"
         try:
-            text = read_part(migration.file(part))
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(InputError(f"cannot read as UTF-8 text: {exc}", location=Location(where)))
+            text = read_part(migration.file(part), where)
+        except ReleasectlError as exc:
+            errors.append(exc)
             continue
         for line, message in header_problems(text):
             errors.append(InputError(message, location=Location(where, line)))

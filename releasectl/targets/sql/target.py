@@ -140,10 +140,7 @@ class SqlTarget(BaseTarget):
         where = f"{migration.rel}/{part}"
         if part not in migration.files:
             raise TargetError(f"{migration.rel}: no {part}", location=Location(migration.rel))
-        try:
-            text = read_part(migration.file(part))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TargetError(f"cannot read: {exc}", location=Location(where)) from exc
+        text = read_part(migration.file(part), where)
         script, found = parse_checked(text, part, self.db.dialect)
         if found:
             line, message = found[0]

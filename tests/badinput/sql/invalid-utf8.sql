@@ -1,0 +1,2 @@
+CREATE TABLE t (name TEXT);
+-- ÿþý
