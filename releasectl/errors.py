@@ -21,7 +21,8 @@ class ExitCode(IntEnum):
     LOCKED = 4
     DENIED = 5
     USAGE = 64
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT
+    TERMINATED = 143  # SIGTERM
 
 
 @dataclass(frozen=True, slots=True)

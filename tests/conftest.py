@@ -250,3 +250,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 red=True,
             )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- the fault suite's count (tests/faults) ---------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many faults tests/faults injected, and how many ended consistent (passed)."""
+    injected = survived = 0
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", None) != "call":
+                continue
+            if any(name == "fault" for name, _ in getattr(report, "user_properties", ())):
+                injected += 1
+                survived += outcome == "passed"
+    if injected:
+        terminalreporter.write_line(
+            f"fault suite: {injected} faults injected, {survived} survived "
+            f"(consistent data and state, recovered, next apply done, history verified)",
+            green=injected == survived,
+            red=injected != survived,
+        )

@@ -51,4 +51,6 @@ def test_state_moves_between_backends(tmp_path: Path) -> None:
     assert status["release"] == "0.1.0"
     assert status["components"]["database"]["version"] == 1
     assert run_cli("history", "--verify", cwd=root).code == 0
+    pushed_state = json.loads((root / ".state2/state/local.json").read_text())
+    assert pushed_state["history"]["count"] == len(data["history"])  # the copy is anchored
     assert "No changes" in run_cli("plan", cwd=root).out

@@ -147,7 +147,9 @@ def test_a_held_lease_stops_apply_with_exit_4(ws: Path, kube: KubeEmulator) -> N
         assert "held by ci-runner-7" in result.err
         shown = run_cli("status", "--env", "cluster", cwd=ws)
         assert "ci-runner-7" in shown.out + shown.err
-        unlocked = run_cli("unlock", holder.id, "--env", "cluster", cwd=ws)
+        refused = run_cli("unlock", holder.id, "--env", "cluster", cwd=ws)
+        assert refused.code == 4 and "alive on this host" in refused.err, refused  # it is
+        unlocked = run_cli("unlock", holder.id, "--force", "--env", "cluster", cwd=ws)
         assert unlocked.code == 0, unlocked
     assert backend.current_lock() is None
     assert kube.objects("Deployment", NS) == []

@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,8 +41,9 @@ class Store(Protocol):
     def read(self) -> dict[str, bytes] | None:
         """The stored keys, or None when no set is stored."""
 
-    def write(self, files: dict[str, bytes]) -> None:
-        """Replace the stored set with `files`, all keys at once."""
+    def write(self, files: dict[str, bytes], check: Callable[[], None] | None = None) -> None:
+        """Replace the stored set with `files`, all keys at once; `check()` runs just before
+        the one change that makes them live (a step's deadline)."""
 
     def delete(self) -> None:
         """Remove the stored set (version 0: no policies)."""
@@ -66,13 +68,13 @@ class DirStore:
                 raise TargetError(f"{self.display}/{key}: cannot read: {exc.strerror}") from None
         return out or None
 
-    def write(self, files: dict[str, bytes]) -> None:
+    def write(self, files: dict[str, bytes], check: Callable[[], None] | None = None) -> None:
         try:
-            self._write(files)
+            self._write(files, check)
         except OSError as exc:
             raise TargetError(f"{self.display}: cannot write the policy set: {exc}") from None
 
-    def _write(self, files: dict[str, bytes]) -> None:
+    def _write(self, files: dict[str, bytes], check: Callable[[], None] | None) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         version = self.path / f"{VERSION_PREFIX}{uuid.uuid4().hex[:16]}"
         version.mkdir()
@@ -83,6 +85,12 @@ class DirStore:
                 os.fsync(fh.fileno())
         fsync_dir(version)
         failpoints.hit("cedar-store-before-swap")
+        if check is not None:
+            try:
+                check()
+            except BaseException:
+                shutil.rmtree(version, ignore_errors=True)
+                raise
         self._swap_link(DATA, version.name)
         for key in files:
             # Created once; a regular file left by hand (or an older layout) becomes a link.
@@ -154,7 +162,7 @@ class ConfigMapStore:
         data = obj.get("data") or {}
         return {k: str(data[k]).encode() for k in STORE_KEYS if k in data} or None
 
-    def write(self, files: dict[str, bytes]) -> None:
+    def write(self, files: dict[str, bytes], check: Callable[[], None] | None = None) -> None:
         from releasectl.clients import kubernetes as kube
 
         body: dict[str, Any] = {
@@ -171,6 +179,8 @@ class ConfigMapStore:
             "data": {k: v.decode() for k, v in sorted(files.items())},
         }
         current = self._get()
+        if check is not None:
+            check()
         try:
             if current is None:
                 kube.create_object(self.client, body, self.namespace)

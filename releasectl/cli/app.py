@@ -10,6 +10,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import click
@@ -184,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_trace = "--traceback" in args or bool(os.environ.get("RELEASECTL_TRACEBACK"))
     as_json = requested_format(args) == "json"
     try:
-        result: Any = cli.main(args=args, prog_name="releasectl", standalone_mode=False)
+        with cancellation():
+            result: Any = cli.main(args=args, prog_name="releasectl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:  # usage errors: unknown command, bad option, ...
@@ -212,6 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(result, int):
         return result
     return 0
+
+
+def cancellation() -> AbstractContextManager[None]:
+    """SIGTERM and SIGINT stop the running step, roll it back and exit 143 / 130."""
+    from releasectl.engine.signals import handling
+
+    return handling()
 
 
 def requested_format(args: Sequence[str]) -> str | None:

@@ -113,6 +113,8 @@ def status_text(status: Status) -> str:
             f"  locked by {status.lock.get('holder')} since {status.lock.get('since')} "
             f"(lock id {status.lock.get('id')})"
         )
+    for problem in status.history_problems:
+        lines.append(f"  ! HISTORY DAMAGED: {problem}")
     width = max((len(n) for n in status.components), default=10)
     for name, comp in status.components.items():
         want = ""

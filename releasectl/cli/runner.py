@@ -11,6 +11,7 @@ from releasectl.cli.context import Options, confirm, emit, emit_json
 from releasectl.cli.observe import observed
 from releasectl.cli.progress import CliReporter
 from releasectl.engine.apply import ApplyResult, Engine
+from releasectl.engine.preflight import refuse_drift
 from releasectl.engine.session import Session
 from releasectl.errors import InputError, Location
 from releasectl.models.plan import Plan
@@ -51,6 +52,8 @@ def run_plan(
     if fmt == "text":
         emit(render.plan_text(plan))
     if not has_changes(plan):
+        # nothing to run is no reason to pass over an edited applied migration (exit 3)
+        refuse_drift(workspace, opts.backend(plan.env).read())
         with observed(workspace, plan.env, verb, publish):
             pass  # nothing to run; the metrics are still refreshed
         if fmt == "json":

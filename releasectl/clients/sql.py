@@ -97,6 +97,11 @@ class Database:
     def in_transaction(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def broken(self) -> bool:
+        """The connection was lost (a server restart, a cut network): open a new one."""
+        return False
+
     def limit(self, deadline: Deadline | None) -> None:
         """Make the next statements stop when `deadline` passes; None: back to the defaults
         (call it when an operation ends so no deadline outlives its step)."""
@@ -252,6 +257,10 @@ class PostgresDatabase(Database):
     def begin(self, *, write: bool = True) -> None:
         self.execute("BEGIN" if write else "BEGIN READ ONLY")
         self._local_ms = None
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.conn.closed or self.conn.broken)
 
     @property
     def in_transaction(self) -> bool:

@@ -1,11 +1,12 @@
 """The engine: runs a Plan under the environment's lock, one step at a time.
 
-For each step: write a journal entry, pre-check, take the scoped backup, run with a timeout,
-verify, then record the new version and clear the journal in one atomic state write, and
-append the history. On failure: roll the step back (the target restores its backup or runs the
-reverse part), leave the recorded versions exactly as they were before the step, record the
-failure and stop. A crash leaves the journal entry behind: `status` shows the environment
-dirty and `recover` rolls the interrupted step back, or forward when it had already verified.
+Every target is checked before the first step (engine/preflight.py). For each step: pre-check,
+journal entry, scoped backup, run and verify within a deadline that also ends with the lock's
+lease or a cancellation (engine/lease.py, engine/signals.py), then the new version recorded and
+the journal cleared in one atomic state write, and the history appended. On failure: roll the
+step back (restore its backup or run the reverse part), leave the recorded versions as they
+were, record the failure and stop. A crash leaves the journal behind: `status` shows the
+environment dirty and `recover` rolls the step back, or forward when it had verified.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO
 
+from releasectl.engine import signals
+from releasectl.engine.failure import failure_error, unrecorded
 from releasectl.engine.journal import (
     Completed,
     entry,
@@ -21,6 +24,8 @@ from releasectl.engine.journal import (
     undo_completed,
     undo_step,
 )
+from releasectl.engine.lease import LEASE_LAPSED, lease_lapsed, record_processes, step_deadline
+from releasectl.engine.preflight import preflight
 from releasectl.engine.session import Session
 from releasectl.errors import (
     DeniedError,
@@ -49,7 +54,6 @@ from releasectl.planning.planner import has_changes, plan_digest
 from releasectl.state.base import Lock
 from releasectl.targets.base import Failure
 from releasectl.util import failpoints, timeutil
-from releasectl.util.deadline import Deadline
 from releasectl.workspace.catalogue import Migration
 
 KEEP_PLANS = 200
@@ -161,7 +165,7 @@ class Engine:
             session.target(component)
 
         result = ApplyResult(plan)
-        with session.lock(operation, lock_timeout) as lock:
+        with session.lock(operation, lock_timeout) as lock, signals.shielded():
             state = session.read_state()
             self._check_fresh(plan, state, migrations)
             if not has_changes(plan):
@@ -169,14 +173,16 @@ class Engine:
                 return result
             done: list[Completed] = []
             try:
+                preflight(session, plan, state)
                 for index, step in enumerate(plan.steps):
+                    signals.check()  # cancelled between steps: nothing is half done
                     before = state.components.get(step.component) if state else None
                     try:
                         state = self._run_step(
                             plan, index, step, migrations.get(index), state, lock, result
                         )
                     except ReleasectlError as failure:
-                        if not atomic or not done or self._dirty():
+                        if not atomic or not done or self._dirty() or lease_lapsed(failure):
                             raise
                         try:
                             undo_completed(session, lock, plan.digest, done, failure)
@@ -284,40 +290,54 @@ class Engine:
         target = session.target(step.component)
         output = ""
         failpoints.hit("before-step", index)
-        state = session.write_state(
-            state, lock, journal=entry(session, plan.digest, index, step, "backup")
-        )
         backup_id: str | None = None
         phase = "check"
+        timeout = self._timeout(migration)
         try:
-            target.check(step, migration)
+            target.check(step, migration)  # before the journal: a refusal records nothing
+            state = session.write_state(
+                state,
+                lock,
+                journal=entry(session, plan.digest, index, step, "backup", None, timeout),
+            )
             phase = "backup"
             if step.backup:
                 failpoints.hit("before-backup", index)
                 backup_id = self.take_backup(step.component, step, migration, plan)
                 failpoints.hit("after-backup", index)
             state = session.write_state(
-                state, lock, journal=entry(session, plan.digest, index, step, "run", backup_id)
+                state,
+                lock,
+                journal=entry(session, plan.digest, index, step, "run", backup_id, timeout),
             )
             phase = "run"
             failpoints.hit("before-run", index)
-            deadline = Deadline.after(self._timeout(migration))
+            session.on_process = record_processes(session, lock)
+            deadline = step_deadline(lock, timeout)
+            deadline.check(f"step {index + 1}")  # a holder that froze before it ran stops here
             output = target.run(step, migration, deadline)
             failpoints.hit("after-run", index)
             phase = "verify"  # a crash here rolls back, as during run: no journal write
-            target.verify(step, migration, Deadline.after(self._timeout(migration)))
+            deadline = step_deadline(lock, timeout)
+            deadline.check(f"step {index + 1}")
+            target.verify(step, migration, deadline)
             state = session.write_state(
                 state, lock, journal=entry(session, plan.digest, index, step, "record", backup_id)
             )
             failpoints.hit("before-record", index)
         except Exception as exc:  # every failure of a step is rolled back, then re-raised
+            session.on_process = None
             duration = time.monotonic() - started
             outcome = StepOutcome(index, step, "failed", duration, backup_id, error=str(exc))
             self._fail(plan, index, step, migration, state, lock, phase, exc, backup_id, outcome)
             result.outcomes.append(outcome)
             self.steps.step_finished(index, total, outcome)
-            raise self._failure_error(step, index, phase, exc, outcome) from exc
-        state = self._record(state, lock, step, migration, plan.digest)
+            raise failure_error(self.env, step, index, phase, exc, outcome.rollback) from exc
+        session.on_process = None
+        try:
+            state = self._record(state, lock, step, migration, plan.digest)
+        except Exception as exc:  # ran and verified, not recorded: `recover` records it
+            raise unrecorded(self.env, index, step, exc) from exc
         failpoints.hit("after-record", index)
         duration = time.monotonic() - started
         outcome = StepOutcome(index, step, "success", duration, backup_id, output=output or None)
@@ -388,7 +408,7 @@ class Engine:
         index: int,
         step: Step,
         migration: Migration | None,
-        state: State,
+        state: State | None,
         lock: Lock,
         phase: str,
         exc: BaseException,
@@ -409,9 +429,13 @@ class Engine:
             release=plan.release.to,
             error=f"{phase}: {exc}",
         )
-        if phase == "check":  # nothing ran: the pre-check refused
-            session.write_state(state, lock, journal=None)
+        if phase == "check":  # nothing ran, nothing was journaled: the pre-check refused
             return
+        assert state is not None  # the journal was written
+        if lease_lapsed(exc):  # no longer ours to undo: the journal stays for `recover`
+            outcome.rollback = "not rolled back: " + LEASE_LAPSED
+            return
+        session.on_process = record_processes(session, lock)  # a reverse script, say
         try:
             state, outcome.rollback = undo_step(
                 session,
@@ -428,31 +452,15 @@ class Engine:
             # the journal stays: the environment is dirty until `recover` succeeds
             outcome.rollback = f"rollback failed: {rollback_exc}"
             return
+        finally:
+            session.on_process = None
         session.write_state(state, lock, journal=None)
-
-    def _failure_error(
-        self, step: Step, index: int, phase: str, exc: BaseException, outcome: StepOutcome
-    ) -> ReleasectlError:
-        what = f"{step.component} {step.action} {step.from_} -> {step.to}"
-        if step.migration:
-            what += f" ({step.migration})"
-        text = f"step {index + 1} failed during {phase}: {what}: {exc}"
-        if outcome.rollback and outcome.rollback.startswith("rollback failed"):
-            text += (
-                f"\n{outcome.rollback}\nthe environment is dirty: fix the cause, then run "
-                f"`releasectl recover --env {self.env}`"
-            )
-        elif outcome.rollback:
-            text += f"\nrolled back: {outcome.rollback}; recorded state is unchanged"
-        if isinstance(exc, ReleasectlError) and exc.exit_code != 1 and phase == "check":
-            exc.message = text
-            return exc
-        return MigrationFailed(text)
 
     def _record(
         self, state: State, lock: Lock, step: Step, migration: Migration | None, digest: str
     ) -> State:
         """The step's new version and applied migration, with the journal cleared: one write."""
+        failpoints.hit("record")  # the fault suite: a state write failing after the target changed
         return self.session.write_state(
             state,
             lock,

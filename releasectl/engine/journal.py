@@ -15,7 +15,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from releasectl.engine import lease, signals
 from releasectl.engine.session import Session
+from releasectl.errors import LockHeldError
 from releasectl.models.plan import Step
 from releasectl.models.state import AppliedMigration, ComponentState, Journal, State
 from releasectl.observe.events import RolledBack
@@ -26,8 +28,15 @@ from releasectl.workspace.catalogue import Migration
 
 
 def entry(
-    session: Session, plan: str, index: int, step: Step, phase: str, backup_id: str | None = None
+    session: Session,
+    plan: str,
+    index: int,
+    step: Step,
+    phase: str,
+    backup_id: str | None = None,
+    timeout: float | None = None,
 ) -> Journal:
+    """A journal entry; `timeout`: the step's, which sets the deadline by which it stops."""
     return Journal(
         plan=plan,
         index=index,
@@ -38,7 +47,21 @@ def entry(
         actor=session.actor,
         pid=os.getpid(),
         host=socket.gethostname(),
+        pid_started=_started(),
+        deadline=None if timeout is None else _after(timeout),
     )
+
+
+def _started() -> float | None:
+    from releasectl.util.procs import start_time
+
+    return start_time(os.getpid())
+
+
+def _after(seconds: float) -> str:
+    from datetime import timedelta
+
+    return timeutil.iso(timeutil.now() + timedelta(seconds=seconds))
 
 
 def recorded_components(
@@ -82,9 +105,14 @@ def undo_step(
 ) -> tuple[State, str]:
     """Roll `step` back through its target. Returns the state (still carrying the rollback
     journal entry: the caller clears it with whatever else it records) and what was done."""
-    state = session.write_state(
-        state, lock, journal=entry(session, plan, index, step, "rollback", backup_id)
-    )
+    # the rollback entry keeps the step's process group, so a crash during the rollback
+    # still tells `recover` that the step's script had started (and which group to end)
+    current = session.read_state()
+    ran = current.journal if current is not None else None
+    journal = entry(session, plan, index, step, "rollback", backup_id)
+    if ran is not None and ran.pgid is not None:
+        journal = journal.model_copy(update={"pgid": ran.pgid, "run_id": ran.run_id})
+    state = session.write_state(state, lock, journal=journal)
     failpoints.hit("in-rollback", index)
     started = time.monotonic()
     fields = {
@@ -174,14 +202,25 @@ def undo_completed(
         session.write_state(state, lock, journal=None, components=components)
 
 
-def recover(session: Session, *, force_back: bool = False) -> str:
+def recover(session: Session, *, force_back: bool = False, force: bool = False) -> str:
     """Finish the step a crash interrupted: clear it if it had not run, roll it forward if it
-    had verified (phase `record`, unless `force_back`), roll it back otherwise."""
-    with session.lock("recover") as lock:
+    had verified (phase `record`, unless `force_back`), roll it back otherwise.
+
+    Refuses (exit 4) while the step's holder may still act (`lease.holder_may_act`) unless
+    `force`; ends what is left of the step's script on this host before undoing it."""
+    with session.lock("recover") as lock, signals.shielded():
         state = session.read_state()
         if state is None or state.journal is None:
             return f"environment {session.env!r} is clean: nothing to recover"
         journal = state.journal
+        busy = lease.holder_may_act(journal)
+        if busy is not None and not force:
+            raise LockHeldError(
+                f"refusing to recover step {journal.index + 1} ({journal.step.component}) of "
+                f"{session.env!r}: {busy}. Undoing it now could be overwritten by it. Stop that "
+                "process, or run `releasectl recover --force` once you are sure it cannot act"
+            )
+        ended = lease.end_processes(journal)
         step = journal.step
         migration = None
         if step.migration:
@@ -192,6 +231,7 @@ def recover(session: Session, *, force_back: bool = False) -> str:
             f"step {journal.index + 1} ({step.component} {step.action} {step.from_} -> {step.to})"
         )
         forward = journal.phase == "record" and not force_back
+        session.on_process = lease.record_processes(session, lock)  # the reverse part's
         try:
             if forward:
                 components = recorded_components(state, step, migration, journal.plan)
@@ -210,12 +250,20 @@ def recover(session: Session, *, force_back: bool = False) -> str:
                     step=step,
                     migration=migration,
                     backup_id=journal.backup_id,
-                    failure=Failure("crash", RuntimeError("interrupted")),
+                    failure=Failure(
+                        "crash",
+                        RuntimeError("interrupted"),
+                        # a script step runs behind a gate that opens only once its group is
+                        # journaled: no group recorded, no script ran
+                        started=journal.pgid is not None if step.type == "script" else None,
+                    ),
                 )
                 session.write_state(state, lock, journal=None)
                 done = f"rolled back: {said}"
         finally:
+            session.on_process = None
             session.close()
+        done = ended + done
         session.history.append(
             "recover",
             "success",
@@ -226,5 +274,7 @@ def recover(session: Session, *, force_back: bool = False) -> str:
             plan=journal.plan,
             backup=journal.backup_id,
             output=done,
+            forced=True if busy is not None else None,
+            error=f"--force: {busy}" if busy is not None else None,
         )
         return f"{what}: {done}"

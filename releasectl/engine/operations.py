@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import socket
+
 from releasectl.engine.apply import Engine
 from releasectl.engine.session import Session
-from releasectl.errors import InputError
+from releasectl.errors import InputError, LockHeldError
 from releasectl.state.backups import BackupMeta
-from releasectl.state.base import LockInfo
+from releasectl.state.base import LockInfo, process_alive
 from releasectl.targets.base import BackupInfo
 
 
@@ -62,10 +64,30 @@ def restore_component(
     return meta, info
 
 
-def unlock(session: Session, lock_id: str) -> LockInfo:
+def unlock(session: Session, lock_id: str, *, force: bool = False) -> LockInfo:
+    """Remove the lock `lock_id`. A lock whose holder is alive on this host is refused (exit
+    4) unless `force`: breaking it would let two runners change the environment at once."""
     session.authorize("unlock")
+    held = session.state_backend.current_lock()
+    alive = (
+        held is not None
+        and held.id == lock_id
+        and held.host == socket.gethostname()
+        and process_alive(held.pid, held.started)
+    )
+    if alive and not force:
+        assert held is not None
+        raise LockHeldError(
+            f"refusing to unlock {session.env!r}: the holder is alive on this host "
+            f"({held.describe()}); it would go on changing the environment while another run "
+            "starts. Wait for it, stop it, or pass --force (recorded in the history)"
+        )
     held = session.state_backend.break_lock(lock_id)
     session.history.append(
-        "unlock", "success", error=None, output=f"removed lock {held.id}: {held.describe()}"
+        "unlock",
+        "success",
+        error=None,
+        output=f"removed lock {held.id}: {held.describe()}",
+        forced=True if alive else None,
     )
     return held

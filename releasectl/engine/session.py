@@ -8,7 +8,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
@@ -17,11 +17,12 @@ from releasectl.models.state import State
 from releasectl.models.workspace import MIGRATED_TYPES, ServiceTarget
 from releasectl.observe.events import EventSink, LockWaited, LogEvents
 from releasectl.state import open_backend
+from releasectl.state.anchor import signing_key
 from releasectl.state.backups import BackupStore
 from releasectl.state.base import Lock, LockInfo, StateBackend
 from releasectl.state.history import History
 from releasectl.targets.base import NullProgress, Progress, Target, TargetContext, open_target
-from releasectl.util import timeutil
+from releasectl.util import failpoints, timeutil
 from releasectl.util.actor import actor as current_actor
 from releasectl.workspace import Workspace
 
@@ -58,7 +59,11 @@ class Session:
             self.backend = open_backend(self.workspace, self.env)
         if not self.actor:
             self.actor = current_actor(self.environ)
-        self.history = History(self.state_backend, actor=self.actor)
+        key = signing_key(self.spec.history, self.environ)
+        self.history = History(self.state_backend, actor=self.actor, key=key)
+        self._written: State | None = None  # the last state this session wrote
+        # called with (pgid, run id) when a step's script starts; the engine records it
+        self.on_process: Callable[[int, str], None] | None = None
         backups = self.spec.backups
         if self.spec.protected and backups.encrypt is False:
             raise self.workspace.unencrypted_protected(self.env)
@@ -86,11 +91,21 @@ class Session:
         """Write `old` with `changes` as the next serial (a new lineage if there was none)."""
         if old is None:
             old = State(env=self.env, lineage=str(uuid.uuid4()), serial=0)
+        mine = self._written
+        if mine is not None and mine.lineage == old.lineage and mine.serial > old.serial:
+            old = mine  # a write in between was this session's own (a step's process group)
         new = old.model_copy(update={**changes, "serial": old.serial + 1})
+        new = new.model_copy(update={"history": self.history.anchor_for(new)})
         # model_copy skips validation; round-trip once so a bad update cannot be written
         new = State.model_validate(new.model_dump(by_alias=True))
+        failpoints.hit("state-write")
         self.state_backend.write(new, lock)
+        self._written = new
         return new
+
+    def process_started(self, pgid: int, run_id: str) -> None:
+        if self.on_process is not None:
+            self.on_process(pgid, run_id)
 
     @contextlib.contextmanager
     def backup_stream(self, backup_id: str | None) -> Iterator[IO[bytes] | None]:
@@ -147,6 +162,7 @@ class Session:
                 environ=self.environ,
                 progress=self.reporter.progress(),
                 log=self.reporter.message,
+                started=self.process_started,
             )
             self._targets[component] = open_target(ctx)
         return self._targets[component]

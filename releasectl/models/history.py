@@ -50,4 +50,13 @@ class HistoryEntry(Model):
         "(the old `event`, notes, ...).",
     )
     prev: str = Field(description="SHA-256 of the previous entry's line (64 zeros for the first).")
-    hash: str = Field(description="SHA-256 of this entry without `hash`, chained through `prev`.")
+    hash: str = Field(
+        description="SHA-256 of this entry without `hash` and `sig`, chained through `prev`."
+    )
+    forced: bool | None = Field(
+        default=None, description="True when the command ran with --force (unlock, recover)."
+    )
+    sig: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 of `hash` with the environment's history key (history.sign).",
+    )

@@ -42,6 +42,38 @@ class Journal(Model):
     actor: str = Field(description="Who ran it.")
     pid: int = Field(description="Process id of the apply.")
     host: str = Field(description="Host name of the apply.")
+    pid_started: float | None = Field(
+        default=None,
+        description="Start time of the apply's process (clock ticks since boot), to tell a "
+        "reused pid apart.",
+    )
+    deadline: str | None = Field(
+        default=None,
+        description="UTC time by which the step stops by itself (its timeout); until then a "
+        "holder on another host may still be acting, and `recover` refuses without --force.",
+    )
+    pgid: int | None = Field(
+        default=None,
+        description="Process group of the step's running script, on `host`: `recover` ends it "
+        "before rolling the step back.",
+    )
+    run_id: str | None = Field(
+        default=None,
+        description="Id given to the step's processes (RELEASECTL_RUN_ID in their environment).",
+    )
+
+
+class HistoryAnchor(Model):
+    """Where the history stood at the last entry: a history shorter than `count`, or whose
+    entry `count` does not hash to `head`, lost its tail or was rewritten."""
+
+    count: int = Field(ge=0, description="Entries in the history.")
+    head: str = Field(description="`hash` of entry `count` (64 zeros when empty).")
+    signature: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 of env, lineage, count and head with the environment's "
+        "history key (environments with `history.sign`).",
+    )
 
 
 class ReleaseRecord(Model):
@@ -72,6 +104,11 @@ class State(Model):
     plans: tuple[str, ...] = Field(
         default=(), description="Digests of the plans applied here (a plan applies once)."
     )
+    history: HistoryAnchor | None = Field(
+        default=None,
+        description="Count and head hash of the history, moved by every entry, so a truncated "
+        "history is detected.",
+    )
 
     @property
     def dirty(self) -> bool:
@@ -100,4 +137,9 @@ class Status(Model):
     journal: Journal | None = Field(default=None, description="The interrupted step, if any.")
     lock: dict[str, str | int | float | None] | None = Field(
         default=None, description="Who holds the environment's lock (null: nobody)."
+    )
+    history_problems: list[str] = Field(
+        default_factory=list,
+        description="What is wrong with the history: an unreadable last entry, a missing tail "
+        "(empty: intact as far as the state's anchor shows).",
     )

@@ -182,6 +182,18 @@ class BackupConfig(Model):
     path: str | None = Field(default=None, description="Directory (default .releasectl/backups).")
 
 
+class HistoryConfig(Model):
+    sign: bool = Field(
+        default=False,
+        description="Sign every history entry and the state's history anchor with HMAC-SHA256, "
+        "so the chain cannot be rewritten and rehashed without the key.",
+    )
+    key_env: str = Field(
+        default="RELEASECTL_HISTORY_KEY",
+        description="Environment variable holding the signing key (at least 32 characters).",
+    )
+
+
 class RehearsalConfig(Model):
     """Bounds of the throwaway copies `plan --rehearse` makes (docs/rehearsal.md)."""
 
@@ -222,6 +234,9 @@ class Environment(Model):
     lock: LockConfig = Field(default_factory=LockConfig, description="How the lock behaves.")
     backups: BackupConfig = Field(
         default_factory=BackupConfig, description="Where backups go and how long they stay."
+    )
+    history: HistoryConfig = Field(
+        default_factory=HistoryConfig, description="Whether the history is signed, and the key."
     )
     rehearsal: RehearsalConfig = Field(
         default_factory=RehearsalConfig, description="Bounds of plan --rehearse's copies."

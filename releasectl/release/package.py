@@ -6,7 +6,8 @@ component's migrations 1..pinned version, exactly the files their checksums cove
 `schemas/` directory and `SHA256SUMS` (``sha256sum`` format, sorted by path).
 
 The same inputs give the same bytes: entries sorted by path; every mtime the
-``SOURCE_DATE_EPOCH`` of reproducible-builds.org, else the time of the last commit, else 0;
+``SOURCE_DATE_EPOCH`` of reproducible-builds.org, else the time of the last commit of the
+release manifest, else 0;
 uid/gid 0 with empty owner names; modes 0644, or 0755 for files executable in the work tree;
 POSIX pax format; gzip header with mtime 0, no file name, level 9. Bytes are packaged as they
 are in the work tree (no line-ending conversion).
@@ -67,8 +68,11 @@ def package_name(workspace: Workspace, version: str) -> str:
     return f"{workspace.name}-{version}"
 
 
-def source_date_epoch(root: Path) -> int:
-    """SOURCE_DATE_EPOCH, else the committer time of the last commit, else 0."""
+def source_date_epoch(root: Path, manifest: str | None = None) -> int:
+    """SOURCE_DATE_EPOCH, else the committer time of the last commit that changed the release's
+    manifest (`manifest`, relative to the root), else 0. Not the repository's last commit:
+    the package of one release must not change because unrelated work was committed since,
+    so staging and prod build the same bytes from the same release."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if raw:
         if not raw.isdigit():
@@ -78,7 +82,7 @@ def source_date_epoch(root: Path) -> int:
         return int(raw)
     try:
         proc = subprocess.run(
-            ["git", "log", "-1", "--format=%ct"],
+            ["git", "log", "-1", "--format=%ct", *(["--", manifest] if manifest else [])],
             cwd=root,
             capture_output=True,
             text=True,
@@ -144,7 +148,7 @@ def build_package(workspace: Workspace, version: str, out_dir: Path | None = Non
     """Write ``<out_dir>/<workspace>-<version>.tar.gz`` (default out_dir: dist/)."""
     files = package_files(workspace, version)
     sums = {rel: _sha256_file(path) for rel, path in files.items()}
-    mtime = source_date_epoch(workspace.root)
+    mtime = source_date_epoch(workspace.root, workspace.release(version).rel)
     top = package_name(workspace, version)
     out = out_dir if out_dir is not None else workspace.root / "dist"
     out.mkdir(parents=True, exist_ok=True)

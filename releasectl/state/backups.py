@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from releasectl.errors import InputError, ReleasectlError
-from releasectl.util import timeutil
+from releasectl.util import failpoints, timeutil
 from releasectl.util.fsutil import atomic_write, fsync_dir
 
 MAGIC_PLAIN = b"RCTLBAK1\x00"
@@ -103,6 +103,7 @@ class _HashingFile:
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        failpoints.hit("backup-write")  # the fault suite's ENOSPC where no tmpfs can be had
         self.fh.write(data)
         self.sha.update(data)
         self.size += len(data)
@@ -259,18 +260,19 @@ class BackupStore:
         key = self.key() if self.encrypt else None
         with partial.open("wb") as fh:
             hashing = _HashingFile(fh)
-            raw: _SealingWriter | _PlainWriter = (
-                _SealingWriter(hashing, key, meta.binding()) if key else _PlainWriter(hashing)
-            )
-            stream = io.BufferedWriter(raw, buffer_size=CHUNK)
             try:
+                raw: _SealingWriter | _PlainWriter = (
+                    _SealingWriter(hashing, key, meta.binding()) if key else _PlainWriter(hashing)
+                )
+                stream = io.BufferedWriter(raw, buffer_size=CHUNK)
                 yield stream
                 stream.flush()
                 raw.finish()
                 fh.flush()
                 os.fsync(fh.fileno())
             except BaseException:
-                fh.close()
+                with contextlib.suppress(OSError):  # a full disk fails the close's flush too
+                    fh.close()
                 partial.unlink(missing_ok=True)
                 raise
         os.replace(partial, final)

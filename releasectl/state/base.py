@@ -94,6 +94,12 @@ def parse_state(raw: str | bytes, display: str) -> State:
         ) from None
 
 
+# A holder stops its step when it could not renew its lease for this share of the ttl, so it
+# has stopped well before the lease ends and another runner may take the lock (client-go's
+# leader election: renew deadline 10 s of a 15 s lease).
+RENEW_DEADLINE = 2 / 3
+
+
 class HeldLock:
     """A lock taken by a backend: a context manager that releases it on exit."""
 
@@ -101,6 +107,11 @@ class HeldLock:
 
     def release(self) -> None:
         raise NotImplementedError
+
+    def valid_until(self) -> float | None:
+        """Monotonic time until which the holder may act on this lock (None: until it is
+        released, as a file lock, whose holder is alive as long as it holds it)."""
+        return None
 
     def __enter__(self) -> Self:
         return self
@@ -120,6 +131,10 @@ class Lock(AbstractContextManager["Lock"], Protocol):
     def check(self) -> None:
         """Raise if the lock was lost (expired and taken by someone else)."""
 
+    def valid_until(self) -> float | None:
+        """Monotonic time until which the holder may act (its last renewal plus the renew
+        deadline); None for a lock without expiry."""
+
     def release(self) -> None: ...
 
 
@@ -133,6 +148,13 @@ class StateBackend(Protocol):
 
     def write(self, state: State, lock: Lock | None) -> None:
         """Atomically replace the state; refuse if `state.serial` is not the next one."""
+
+    def rewrite(self, state: State) -> bool:
+        """Replace the recorded state by `state` of the same lineage and serial (the history
+        anchor moved, nothing else); False if the recorded state is not that serial."""
+
+    def describe_history(self) -> str:
+        """Where the history lives, for messages."""
 
     def acquire(self, info: LockInfo, *, ttl: float, timeout: float) -> Lock:
         """Take the environment's lock or raise LockHeldError naming the holder."""

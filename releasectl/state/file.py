@@ -9,6 +9,7 @@ held lock raises LockHeldError with its holder, so `apply` exits 4.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
@@ -78,6 +79,22 @@ class FileBackend:
     def describe(self) -> str:
         return self._display(self.state_path)
 
+    def describe_history(self) -> str:
+        return self._display(self.history_path)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """An flock on the state directory around read-compare-replace, so a state write and
+        an anchor rewrite (which may come from a process that no longer holds the lock) never
+        overwrite each other."""
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state_path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     # --- state --------------------------------------------------------------------------
 
     def read(self) -> State | None:
@@ -90,15 +107,25 @@ class FileBackend:
     def write(self, state: State, lock: Lock | None) -> None:
         if lock is not None:
             lock.check()
-        old = self.read()
-        expected = (old.serial + 1) if old else state.serial
-        if state.serial != expected or (old is not None and old.lineage != state.lineage):
-            raise StaleError(
-                f"state of {self.env!r} moved on while writing (serial {state.serial}, "
-                f"recorded {old.serial if old else 'none'})"
-            )
-        text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
-        atomic_write(self.state_path, text)
+        with self._guard():
+            old = self.read()
+            expected = (old.serial + 1) if old else state.serial
+            if state.serial != expected or (old is not None and old.lineage != state.lineage):
+                raise StaleError(
+                    f"state of {self.env!r} moved on while writing (serial {state.serial}, "
+                    f"recorded {old.serial if old else 'none'})"
+                )
+            text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
+            atomic_write(self.state_path, text)
+
+    def rewrite(self, state: State) -> bool:
+        with self._guard():
+            old = self.read()
+            if old is None or (old.lineage, old.serial) != (state.lineage, state.serial):
+                return False
+            text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
+            atomic_write(self.state_path, text)
+            return True
 
     # --- lock ---------------------------------------------------------------------------
 

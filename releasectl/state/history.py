@@ -1,8 +1,10 @@
 """The append-only, hash-chained audit history.
 
 Each line is a JSON object with sorted keys. `hash` is the SHA-256 of the line's canonical JSON
-without `hash`; `prev` is the previous line's `hash` (64 zeros for the first). Editing,
-deleting, inserting or reordering a line breaks the chain, and `verify` says where.
+without `hash` (and `sig`); `prev` is the previous line's `hash` (64 zeros for the first).
+Editing, deleting, inserting or reordering a line breaks the chain, and `verify` says where; a
+missing tail, which leaves a valid chain, is caught by the anchor the state keeps
+(`releasectl.state.anchor`).
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from releasectl.errors import Location
 from releasectl.models.history import HistoryEntry
+from releasectl.models.state import HistoryAnchor, State
 from releasectl.secrets import redact
+from releasectl.state import anchor
+from releasectl.state.anchor import GENESIS, ChainProblem
 from releasectl.state.base import StateBackend
 from releasectl.util import timeutil
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "ChainProblem", "History", "canonical", "entry_hash", "verify_lines"]
+
 MAX_OUTPUT = 16 * 1024
+ANCHOR_ATTEMPTS = 20
 
 
 def canonical(fields: dict[str, Any]) -> str:
@@ -29,22 +36,28 @@ def canonical(fields: dict[str, Any]) -> str:
 
 
 def entry_hash(fields: dict[str, Any]) -> str:
-    body = {k: v for k, v in fields.items() if k != "hash"}
+    """SHA-256 of the entry without `hash` and `sig` (a signature signs the hash)."""
+    body = {k: v for k, v in fields.items() if k not in ("hash", "sig")}
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
 class History:
-    def __init__(self, backend: StateBackend, *, actor: str) -> None:
+    """Appends entries (each one moving the state's anchor) and reads them back.
+
+    Before an entry is appended the history is checked against the anchor: a history whose
+    last line is unreadable, or that lost entries the state recorded, takes no more entries
+    (appending would hide the damage). `key`: the environment's signing key, if it signs."""
+
+    def __init__(self, backend: StateBackend, *, actor: str, key: bytes | None = None) -> None:
         self.backend = backend
         self.actor = actor
+        self.key = key
 
     def append(self, action: str, result: str, **fields: Any) -> HistoryEntry:
-        last = self.backend.last_history_line()
-        if last is None:
-            prev, seq = GENESIS, 1
-        else:
-            parsed = json.loads(last)
-            prev, seq = parsed["hash"], int(parsed["seq"]) + 1
+        state = self.backend.read()
+        head = anchor.read_head(self.backend)
+        anchor.check_tail(self.backend, state)
+        prev, seq = (GENESIS, 1) if head is None else (head.hash, head.count + 1)
         record: dict[str, Any] = {
             "seq": seq,
             "time": timeutil.iso(),
@@ -65,18 +78,49 @@ class History:
                 clean = value
             record["from" if key == "from_" else key] = clean
         record["hash"] = entry_hash(record)
+        if self.key is not None:
+            record["sig"] = anchor.entry_signature(self.key, record["hash"])
         self.backend.append_history(canonical(record))
+        self._move_anchor(state, anchor.Head(seq, record["hash"]))
         return HistoryEntry.model_validate(record)
 
+    def _move_anchor(self, state: State | None, head: anchor.Head) -> None:
+        """Record the new head in the state (same serial: an entry is not a state change)."""
+        for _attempt in range(ANCHOR_ATTEMPTS):
+            if state is None:
+                return  # nothing recorded yet: the first state write anchors the history
+            current = state.history
+            if current is not None and current.count >= head.count:
+                return  # a later write anchored this entry or a newer one already
+            moved = state.model_copy(update={"history": anchor.make_anchor(state, head, self.key)})
+            if self.backend.rewrite(moved):
+                return
+            state = self.backend.read()  # written meanwhile: anchor on top of that
+
+    def reanchor(self) -> None:
+        """Anchor the history as it stands now (entries copied in whole: `state push`)."""
+        head = anchor.read_head(self.backend)
+        if head is not None:
+            self._move_anchor(self.backend.read(), head)
+
+    def anchor_for(self, state: State) -> HistoryAnchor:
+        """The anchor a state write carries: where the history stands now."""
+        return anchor.make_anchor(state, anchor.read_head(self.backend), self.key)
+
     def entries(self) -> Iterator[HistoryEntry]:
-        for line in self.backend.history_lines():
-            yield HistoryEntry.model_validate_json(line)
+        from pydantic import ValidationError
 
-
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
-    line: int
-    message: str
+        where = self.backend.describe_history()
+        for number, line in enumerate(self.backend.history_lines(), start=1):
+            fields = anchor.parse_entry(line, where, number)
+            try:
+                yield HistoryEntry.model_validate(fields)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                field = ".".join(str(p) for p in first["loc"]) or None
+                raise anchor.HistoryError(
+                    f"not a history entry: {first['msg']}", location=Location(where, number, field)
+                ) from None
 
 
 def verify_lines(lines: Iterable[str]) -> tuple[int, list[ChainProblem]]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from releasectl.errors import InputError, Location, LockHeldError, StaleError, TargetError
 from releasectl.models.state import State
-from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state
+from releasectl.state.base import RENEW_DEADLINE, HeldLock, Lock, LockInfo, parse_state
 
 if TYPE_CHECKING:
     from releasectl.models.workspace import StateConfig
@@ -65,10 +65,17 @@ def _now() -> datetime:
 class LeaseLock(HeldLock):
     """A held Lease; renewed in the background until released."""
 
-    def __init__(self, backend: KubernetesBackend, info: LockInfo, ttl: float) -> None:
+    def __init__(
+        self,
+        backend: KubernetesBackend,
+        info: LockInfo,
+        ttl: float,
+        taken_at: float | None = None,
+    ) -> None:
         self.backend = backend
         self.info = info
         self.duration = max(1, math.ceil(ttl))
+        self.renewed_at = time.monotonic() if taken_at is None else taken_at
         self.lost = False
         self.taken_over: LockInfo | None = None
         self._stop = threading.Event()
@@ -77,16 +84,27 @@ class LeaseLock(HeldLock):
         )
         self._thread.start()
 
+    def valid_until(self) -> float | None:
+        """Last renewal the API server confirmed (timed from when it was sent) + RENEW_DEADLINE
+        of the duration: the engine stops a step there, before the Lease can be taken."""
+        return self.renewed_at + (0.0 if self.lost else RENEW_DEADLINE * self.duration)
+
     def _renew_loop(self) -> None:
-        interval = max(self.duration / 3, 0.2)
-        while not self._stop.wait(interval):
+        interval = max(self.duration / 4, 0.2)
+        wait = interval
+        while not self._stop.wait(wait):
+            sent = time.monotonic()
             try:
                 renewed = self.backend._renew(self.info.id, self.duration)
-            except TargetError:  # a blip: try again next round; check() tells the truth
+            except TargetError:  # a blip: try again soon; valid_until() stops the step in time
+                wait = max(interval / 4, 0.05)
                 continue
-            if not renewed:
+            if renewed is False:
                 self.lost = True
                 return
+            if renewed:
+                self.renewed_at = sent
+            wait = interval
 
     def check(self) -> None:
         lease = self.backend._lease()
@@ -190,6 +208,10 @@ class KubernetesBackend:
         where = f"ConfigMap {self.namespace}/{self.name}"
         return where + (f" (context {self.settings.context})" if self.settings.context else "")
 
+    def describe_history(self) -> str:
+        where = f"ConfigMaps {self.namespace}/{self.name}-history-*"
+        return where + (f" (context {self.settings.context})" if self.settings.context else "")
+
     def _meta(self, name: str, **extra: Any) -> Obj:
         from releasectl.clients.kubernetes import MANAGED_BY, MANAGED_BY_LABEL
 
@@ -222,8 +244,6 @@ class KubernetesBackend:
         return parse_state(raw, self.describe())
 
     def write(self, state: State, lock: Lock | None) -> None:
-        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
-
         if lock is not None:
             lock.check()
         live = self._get("ConfigMap", self.name)
@@ -234,24 +254,36 @@ class KubernetesBackend:
                 f"state of {self.env!r} moved on while writing (serial {state.serial}, "
                 f"recorded {old.serial if old else 'none'})"
             )
+        if not self._put(state, live):
+            raise StaleError(
+                f"state of {self.env!r} was written by someone else while writing serial "
+                f"{state.serial} (resourceVersion conflict on {self.describe()})"
+            )
+
+    def rewrite(self, state: State) -> bool:
+        live = self._get("ConfigMap", self.name)
+        old = None if live is None else self._parse(live)
+        same = old is not None and (old.lineage, old.serial) == (state.lineage, state.serial)
+        return same and self._put(state, live)
+
+    def _put(self, state: State, live: Obj | None) -> bool:
+        """Create the state ConfigMap, or replace `live` if nobody wrote it since (False)."""
+        from releasectl.clients.kubernetes import KubeConflict, create_object, replace_object
+
         text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
-        body: Obj = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": self._meta(self.name),
-            "data": {STATE_KEY: text},
-        }
+        meta = self._meta(self.name)
+        if live is not None:
+            meta["resourceVersion"] = live["metadata"]["resourceVersion"]
+        body: Obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+        body["data"] = {STATE_KEY: text}
         try:
             if live is None:
                 create_object(self.client, body, self.namespace)
             else:
-                body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
                 replace_object(self.client, body, self.namespace)
         except KubeConflict:
-            raise StaleError(
-                f"state of {self.env!r} was written by someone else while writing serial "
-                f"{state.serial} (resourceVersion conflict on {self.describe()})"
-            ) from None
+            return False
+        return True
 
     # --- lock ---------------------------------------------------------------------------
 
@@ -281,6 +313,7 @@ class KubernetesBackend:
         deadline = time.monotonic() + timeout
         duration = max(1, math.ceil(ttl))
         while True:
+            sent = time.monotonic()  # before the lease is read: a conservative renewal time
             lease = self._lease()
             now = _now()
             if lease is None:
@@ -293,7 +326,7 @@ class KubernetesBackend:
                     )
                 except KubeConflict:
                     continue  # someone created it first: look again
-                return LeaseLock(self, mine, ttl)
+                return LeaseLock(self, mine, ttl, taken_at=sent)
             holder = _holder(lease)
             if holder is None or _expired(lease, now):
                 previous = _lock_info(lease) if holder is not None else None
@@ -305,7 +338,7 @@ class KubernetesBackend:
                     replace_object(self.client, body, self.namespace)
                 except KubeConflict:
                     continue  # another runner took it first
-                lock = LeaseLock(self, mine, ttl)
+                lock = LeaseLock(self, mine, ttl, taken_at=sent)
                 lock.taken_over = previous
                 return lock
             if time.monotonic() >= deadline:
@@ -314,8 +347,9 @@ class KubernetesBackend:
                 )
             time.sleep(min(0.2, max(deadline - time.monotonic(), 0.01)))
 
-    def _renew(self, lock_id: str, duration: int) -> bool:
-        """Move renewTime forward if the Lease is still ours; False if it is not."""
+    def _renew(self, lock_id: str, duration: int) -> bool | None:
+        """Move renewTime forward if the Lease is still ours; False if it is not, None if
+        others kept writing it (contention, not loss: the next round decides)."""
         from releasectl.clients.kubernetes import KubeConflict, replace_object
 
         for _attempt in range(3):
@@ -329,7 +363,7 @@ class KubernetesBackend:
             except KubeConflict:
                 continue
             return True
-        return True  # contention, not loss: the next round or check() decides
+        return None
 
     def _release(self, lock_id: str) -> None:
         from releasectl.clients.kubernetes import KubeConflict, replace_object

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from releasectl.clients.redis import Endpoint
 from releasectl.errors import InputError, LockHeldError, StaleError, TargetError
 from releasectl.models.state import State
-from releasectl.state.base import HeldLock, Lock, LockInfo, parse_state
+from releasectl.state.base import RENEW_DEADLINE, HeldLock, Lock, LockInfo, parse_state
 
 if TYPE_CHECKING:
     import redis
@@ -55,6 +55,17 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
 return {'ok', ''}
+"""
+
+# KEYS: state. ARGV: state JSON, lineage, serial. The same document with a moved history
+# anchor: replaced only while the recorded lineage and serial are those.
+_REWRITE = """
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+local doc = cjson.decode(old)
+if doc['lineage'] ~= ARGV[2] or tonumber(doc['serial']) ~= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
 """
 
 # compare-and-pexpire, compare-and-delete
@@ -83,13 +94,25 @@ HISTORY_PAGE = 1000
 
 
 class RedisLock(HeldLock):
-    """A held lock; renewed in the background until released."""
+    """A held lock; renewed in the background until released.
 
-    def __init__(self, backend: RedisBackend, info: LockInfo, value: str, ttl: float) -> None:
+    `valid_until()` is the last renewal that Redis confirmed (timed from when it was sent)
+    plus RENEW_DEADLINE of the ttl: the engine stops a step that reaches it, so a holder that
+    froze or lost its connection has stopped before the key can expire and be taken."""
+
+    def __init__(
+        self,
+        backend: RedisBackend,
+        info: LockInfo,
+        value: str,
+        ttl: float,
+        taken_at: float | None = None,
+    ) -> None:
         self.backend = backend
         self.info = info
         self.value = value
         self.ttl_ms = max(int(ttl * 1000), 1)
+        self.renewed_at = time.monotonic() if taken_at is None else taken_at
         self.lost = False
         self.taken_over: LockInfo | None = None
         self._stop = threading.Event()
@@ -98,18 +121,28 @@ class RedisLock(HeldLock):
         )
         self._thread.start()
 
+    def valid_until(self) -> float | None:
+        if self.lost:
+            return self.renewed_at
+        return self.renewed_at + RENEW_DEADLINE * self.ttl_ms / 1000
+
     def _renew_loop(self) -> None:
-        interval = self.ttl_ms / 3000
-        while not self._stop.wait(interval):
+        interval = self.ttl_ms / 4000
+        wait = interval
+        while not self._stop.wait(wait):
+            sent = time.monotonic()
             try:
                 renewed = self.backend.script(_RENEW)(
                     keys=[self.backend.lock_key], args=[self.value, self.ttl_ms]
                 )
-            except Exception:  # a blip: try again next round; check() tells the truth
-                renewed = 1
+            except Exception:  # a blip: try again soon; valid_until() stops the step in time
+                wait = interval / 4
+                continue
             if not renewed:
                 self.lost = True
                 return
+            self.renewed_at = sent
+            wait = interval
 
     def check(self) -> None:
         held = self.backend.current_lock()
@@ -147,6 +180,9 @@ class RedisBackend:
 
     def describe(self) -> str:
         return f"{self.endpoint.display} key {self.state_key}"
+
+    def describe_history(self) -> str:
+        return f"{self.endpoint.display} key {self.history_key}"
 
     @property
     def client(self) -> redis.Redis:
@@ -203,6 +239,16 @@ class RedisBackend:
             why = f"a holder with a newer fencing token ({detail}) wrote since"
         raise LockHeldError(f"refused to write the state of {self.env!r}: lost the lock: {why}")
 
+    def rewrite(self, state: State) -> bool:
+        text = state.model_dump_json(by_alias=True, indent=2, exclude_none=False) + "\n"
+        done = self._call(
+            "cannot write the state",
+            self.script(_REWRITE),
+            keys=[self.state_key],
+            args=[text, state.lineage, state.serial],
+        )
+        return bool(done)
+
     # --- lock ---------------------------------------------------------------------------
 
     def acquire(self, info: LockInfo, *, ttl: float, timeout: float) -> RedisLock:
@@ -213,11 +259,12 @@ class RedisBackend:
             token = int(self._call("cannot take the lock", client.incr, self.fence_key))
             mine = replace(info, token=token)
             value = json.dumps(mine.as_dict(), sort_keys=True)
+            sent = time.monotonic()
             taken = self._call(
                 "cannot take the lock", client.set, self.lock_key, value, nx=True, px=ttl_ms
             )
             if taken:
-                return RedisLock(self, mine, value, ttl)
+                return RedisLock(self, mine, value, ttl, taken_at=sent)
             held = self.current_lock()
             if held is None:
                 continue  # released in between

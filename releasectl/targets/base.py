@@ -68,6 +68,8 @@ class TargetContext:
     progress: Progress = field(default_factory=NullProgress)
     log: Callable[[str], None] = field(default=lambda _line: None)
     default_timeout: float | None = 600.0
+    # a step's process group started (pgid, run id): the engine records it in the journal
+    started: Callable[[int, str], None] = field(default=lambda _pgid, _run_id: None)
 
     def path(self, value: str) -> Path:
         p = Path(value)
@@ -90,6 +92,9 @@ class Failure:
 
     phase: str
     error: BaseException
+    # after a crash (phase "crash"): whether the step's script had started; False when the
+    # journal shows its process group was never recorded (its gate never opened). None: unknown
+    started: bool | None = None
 
 
 class Target(Protocol):

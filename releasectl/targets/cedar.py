@@ -109,11 +109,12 @@ class CedarTarget(BaseTarget):
     def run(self, step: Step, migration: Migration | None, deadline: Deadline) -> str:
         version = _version(step.to)
         if version == 0:
+            deadline.check(f"removing the policy set from {self.store.describe()}")
             self.store.delete()
             return f"removed the policy set from {self.store.describe()}"
         snapshot, files, count = self._prepare(version, migration)
         deadline.check(f"storing {snapshot.display}")
-        self.store.write(files)
+        self.store.write(files, lambda: deadline.check(f"storing {snapshot.display}"))
         manifest = json.loads(files["manifest.json"])
         return (
             f"stored {count} policies of {snapshot.migration_id} in "

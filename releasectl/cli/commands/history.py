@@ -32,10 +32,17 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
     opts = options()
     fmt = opts.output_format(fmt, ("text", "json", "csv"))
     env_name = opts.env_name(env)
-    opts.load_workspace().environment(env_name)
+    spec = opts.load_workspace().environment(env_name)
     backend = opts.backend(env_name)
+    where = backend.describe_history()
     if verify:
+        import os
+
+        from releasectl.state.anchor import signing_key, verify_anchor
+
+        key = signing_key(spec.history, os.environ)
         count, problems = verify_lines(backend.history_lines())
+        problems += verify_anchor(backend.history_lines(), backend.read(), key)
         if fmt == "json":
             from releasectl.cli.errordoc import error_document
 
@@ -46,16 +53,15 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
             }
             if problems:  # a failing command's JSON always carries `error`
                 first = problems[0]
-                doc.update(
-                    error_document(f"{backend.describe()} entry {first.line}: {first.message}", 1)
-                )
+                doc.update(error_document(_problem_text(where, first.line, first.message), 1))
             emit_json(doc)
             return 1 if problems else 0
         for problem in problems:
-            emit_error(f"{backend.describe()} entry {problem.line}: {problem.message}")
+            emit_error(_problem_text(where, problem.line, problem.message))
         if problems:
             return 1
-        emit(f"ok: {count} history entries, hash chain intact")
+        signed = ", signatures valid" if key is not None else ""
+        emit(f"ok: {count} history entries, hash chain intact, none missing{signed}")
         return 0
     entries = list(History(backend, actor="-").entries())
     if limit is not None:
@@ -79,3 +85,7 @@ def history(env: str | None, fmt: str | None, verify: bool, limit: int | None) -
                 f"{took}{err}"
             )
     return 0
+
+
+def _problem_text(where: str, line: int, message: str) -> str:
+    return f"{where}: {message}" if line == 0 else f"{where}:{line}: entry {line}: {message}"

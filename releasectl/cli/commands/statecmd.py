@@ -99,5 +99,6 @@ def push(bundle: str, env: str | None, force: bool) -> int:
             for line in lines:
                 backend.append_history(line)
                 copied += 1
+            session.history.reanchor()
     emit(f"pushed the state to {env_name} ({backend.describe()}); copied {copied} history entries")
     return 0

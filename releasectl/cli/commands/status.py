@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from releasectl.cli.context import emit, emit_json, env_option, examples, format_option, options
+
+if TYPE_CHECKING:
+    from releasectl.models.state import State
+    from releasectl.state.base import StateBackend
 
 
 @click.command(
@@ -45,9 +51,23 @@ def status(env: str | None, fmt: str | None) -> int:
                 }
             }
         )
+    result = result.model_copy(update={"history_problems": history_problems(backend, state)})
     if fmt == "json":
         data = result.model_dump(mode="json", by_alias=True)
         emit_json(data)
     else:
         emit(render.status_text(result))
     return 0
+
+
+def history_problems(backend: StateBackend, state: State | None) -> list[str]:
+    """What is wrong with the end of the history, as far as its last entry and the state's
+    anchor show (`history --verify` checks every entry)."""
+    from releasectl.state.anchor import HistoryError, read_head, tail_problem
+
+    try:
+        head = read_head(backend)
+    except HistoryError as exc:
+        return [str(exc)]
+    problem = tail_problem(state.history if state else None, head, backend.describe_history())
+    return [] if problem is None else [problem]

@@ -26,6 +26,7 @@ from releasectl.clients.kubernetes import (
 from releasectl.errors import TargetError
 from releasectl.targets.kubernetes.backup import ObjectRef
 from releasectl.targets.kubernetes.objects import Declared, env_refs, is_secret
+from releasectl.util import failpoints
 from releasectl.util.deadline import Deadline
 
 Obj = dict[str, Any]
@@ -61,6 +62,7 @@ def apply_all(
 ) -> list[str]:
     lines: list[str] = []
     for body in bodies:
+        failpoints.hit("in-run")
         deadline.check("kubernetes apply")
         apply_object(client, body, namespace, timeout=_timeout(deadline))
         lines.append(f"applied {body['kind']}/{body['metadata']['name']}")

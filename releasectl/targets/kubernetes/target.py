@@ -218,15 +218,15 @@ class KubernetesTarget(BaseTarget):
         version = self._target_version(step)
         objects = self.snapshot(version)
         if self.render_mode:
-            return self._render(version, objects)
+            return self._render(version, objects, deadline)
         return self._apply(version, objects, deadline)
 
-    def _render(self, version: int, objects: list[Declared]) -> str:
+    def _render(self, version: int, objects: list[Declared], deadline: Deadline) -> str:
         from releasectl.targets.kubernetes.render import write_files
 
         directory, shown = self._directory()
         files, skipped = self._rendered(version, objects)
-        written, unchanged, removed = write_files(directory, files, shown)
+        written, unchanged, removed = write_files(directory, files, shown, deadline.check)
         lines = [
             f"rendered version {version} into {shown}: {written} written, {unchanged} "
             f"unchanged, {removed} removed"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from releasectl.errors import InputError, Location, ReleasectlError, TargetError
 from releasectl.util import safefiles
-from releasectl.util.deadline import Deadline, StepTimeout
+from releasectl.util.deadline import Deadline, StepStopped, StepTimeout
 
 if TYPE_CHECKING:
     import redis
@@ -101,10 +101,22 @@ def call(migration: Migration, function: str, client: redis.Redis, deadline: Dea
 
     worker = threading.Thread(target=target, name=f"redis-{function}", daemon=True)
     worker.start()
-    worker.join(deadline.remaining())
+    # in slices: a deadline that stops the step (lost lease, cancellation) is seen at once
+    while worker.is_alive() and not deadline.expired():
+        remaining = deadline.remaining()
+        worker.join(0.05 if remaining is None else min(0.05, remaining))
     if worker.is_alive():
+        reason = deadline.stopped()
+        if reason is not None:
+            raise StepStopped(
+                f"{function}() stopped: {reason}", reason=reason, location=Location(display)
+            )
         raise StepTimeout(f"{function}() timed out", location=Location(display))
     error = outcome.get("error")
+    if isinstance(error, StepStopped):
+        raise StepStopped(
+            f"{function}() stopped: {error.reason}", reason=error.reason, location=Location(display)
+        ) from error
     if isinstance(error, StepTimeout):
         raise StepTimeout(f"{function}() timed out", location=Location(display)) from error
     if error is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from releasectl.errors import TargetError
 from releasectl.targets.redis import ops
+from releasectl.util import failpoints
 
 if TYPE_CHECKING:
     import redis
@@ -47,6 +48,7 @@ def run_part(shards: Shards, part: ops.Part, deadline: Deadline, *, scan_count: 
     """Run every op of `part` in order; returns one line per op for the history."""
     lines: list[str] = []
     for item in part.items:
+        failpoints.hit("in-run")
         deadline.check(f"{item.where}")
         try:
             lines.append(f"{item.name}: {_run(shards, item, deadline, scan_count)}")

@@ -5,6 +5,14 @@ background job) share one process group. When the deadline passes the whole grou
 SIGTERM, then SIGKILL after a short grace: nothing the script started outlives its timeout.
 stdout and stderr are read as they come (no pipe can fill up and block the script) and only
 their last bytes are kept, so a chatty script cannot fill memory.
+
+A script does not start until its caller knows its process group: it begins as a small shell
+gate that waits for one line on stdin, `started(pgid, run_id)` is called (the engine records
+the group in the journal), then the gate execs the script. If the caller dies before that, the
+gate reads end-of-file and exits without running anything, so no script can run unrecorded.
+Every process of the script carries RELEASECTL_RUN_ID, which tells its processes apart from a
+later group that reuses the id. A deadline that stops the step (a lost lease, a cancellation)
+kills the group at once, without the SIGTERM grace of a timeout.
 """
 
 from __future__ import annotations
@@ -15,11 +23,17 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from releasectl.util.deadline import Deadline
+from releasectl.util.procs import RUN_ID_VAR
+
+# $0 is the gate's name; the script's argv follows. A missing or wrong line: exit unrun.
+GATE = 'IFS= read -r go || exit 125; [ "$go" = go ] || exit 125; exec "$@" </dev/null'
+GATE_EXIT = 125
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of combined output kept (the end of it)
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
@@ -82,19 +96,32 @@ def run(
     env: Mapping[str, str],
     deadline: Deadline,
     limit: int = OUTPUT_LIMIT,
+    started: Callable[[int, str], None] | None = None,
 ) -> ProcResult:
-    started = time.monotonic()
+    begun = time.monotonic()
+    run_id = uuid.uuid4().hex
     proc = subprocess.Popen(
-        list(argv),
+        ["/bin/sh", "-c", GATE, "releasectl-gate", *argv],
         cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
+        env={**env, RUN_ID_VAR: run_id},
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: a timeout kills every child too
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     pgid = proc.pid
+    try:
+        if started is not None:
+            started(pgid, run_id)
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    except BaseException:
+        _killpg(pgid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        raise
     combined, errors = Tail(limit), Tail(limit)
     streams = {proc.stdout.fileno(): False, proc.stderr.fileno(): True}  # fd -> is stderr
     selector = selectors.DefaultSelector()
@@ -111,7 +138,11 @@ def run(
             if not timed_out and deadline.expired():
                 timed_out = True
                 term_at = now
-                _killpg(pgid, signal.SIGTERM)
+                if deadline.stopped() is not None:
+                    killed = True  # a lost lease or a cancellation: no grace
+                    _killpg(pgid, signal.SIGKILL)
+                else:
+                    _killpg(pgid, signal.SIGTERM)
             if term_at is not None and not killed and now - term_at >= KILL_GRACE:
                 killed = True
                 _killpg(pgid, signal.SIGKILL)
@@ -152,6 +183,6 @@ def run(
         output=combined.text(),
         stderr=errors.text(),
         timed_out=timed_out,
-        duration=time.monotonic() - started,
+        duration=time.monotonic() - begun,
         note=note,
     )

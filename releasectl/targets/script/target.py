@@ -24,7 +24,7 @@ from releasectl.secrets import redact, register
 from releasectl.targets.base import BackupInfo, BaseTarget, Failure
 from releasectl.targets.script import files as scriptfiles
 from releasectl.targets.script import proc as scriptproc
-from releasectl.util.deadline import Deadline, StepTimeout
+from releasectl.util.deadline import Deadline, StepStopped, StepTimeout
 
 if TYPE_CHECKING:
     from releasectl.models.plan import Step
@@ -130,6 +130,7 @@ class ScriptTarget(BaseTarget):
             cwd=self._workdir(),
             env=self.environment(action, step, migration, rollback=rollback),
             deadline=deadline,
+            started=self.ctx.started,
         )
         head = f"$ {part} ({_exit_text(result.returncode)}, {result.duration:.2f} s)"
         if result.note:
@@ -137,6 +138,14 @@ class ScriptTarget(BaseTarget):
         output = redact(f"{head}\n{result.output}".rstrip("\n"))
         tail = redact(result.last_lines())
         last = f"; last output:\n{tail}" if tail else ""
+        reason = deadline.stopped() if result.timed_out else None
+        if reason is not None:
+            raise StepStopped(
+                f"stopped after {result.duration:.1f} s: {reason}; its process group was "
+                f"killed{last}",
+                reason=reason,
+                location=where,
+            )
         if result.timed_out:
             raise ScriptTimeout(
                 f"timed out after {result.duration:.1f} s: its process group was killed{last}",
@@ -181,6 +190,11 @@ class ScriptTarget(BaseTarget):
     ) -> str:
         if failure.phase in ("check", "backup"):
             return "nothing had run"
+        if failure.started is False:  # a crash before its script started: restore the scope
+            if backup is None:
+                return "nothing had run"
+            info = self.restore(backup)
+            return f"nothing had run; restored {', '.join(info.scope)} ({info.items} entries)"
         migration = self._need(step, migration)
         reverse = "down.sh" if step.action == "up" else "up.sh"
         done: list[str] = []

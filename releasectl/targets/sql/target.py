@@ -22,6 +22,7 @@ from releasectl.targets.sql import history
 from releasectl.targets.sql.checks import HISTORY_TABLE, parse_checked, read_part
 from releasectl.targets.sql.frames import FORMAT, FrameReader
 from releasectl.targets.sql.script import Script
+from releasectl.util import failpoints
 from releasectl.util.deadline import Deadline
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class SqlTarget(BaseTarget):
 
     @property
     def db(self) -> Database:
+        if self._db is not None and self._db.broken:  # lost mid-step: a rollback reconnects
+            with contextlib.suppress(Exception):
+                self._db.close()
+            self._db = None
         if self._db is None:
             try:
                 self._db = connect(self.settings.url, self.ctx.root)
@@ -194,6 +199,7 @@ class SqlTarget(BaseTarget):
                 self._bookkeeping(migration, direction, from_, to, deadline)
                 self._statements(script, migration, part, deadline)
                 self._record(migration, direction, to, started)
+                deadline.check(f"{migration.rel}/{part}: commit")  # a lost lease: no commit
                 db.commit()
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -267,6 +273,7 @@ class SqlTarget(BaseTarget):
         db = self.db
         where = f"{migration.rel}/{part}"
         for statement in script.statements:
+            failpoints.hit("in-run")
             deadline.check(f"{where}:{statement.line}")
             db.limit(deadline)
             try:
