@@ -80,6 +80,42 @@ scope: ["{table}_{number}", settings]
 META_REDIS = """description: {component} step {number}, scoped backup
 scope: ["{component}:*"]
 """
+UP_PY = """def up(r):
+    r.set("{component}:schema", "{number}")
+    r.hset("{component}:config", mapping={{"step": "{number}", "mode": "on"}})
+
+
+def down(r):
+    r.set("{component}:schema", "{previous}")
+    r.hdel("{component}:config", "step")
+"""
+CEDAR_SCHEMA = """entity User in [Team];
+entity Team;
+entity Document;
+action view, edit appliesTo {{ principal: User, resource: Document }};
+"""
+CEDAR_POLICY = """// {component} step {number}
+@id("{component}-view-{number}")
+permit (principal in Team::"t{number}", action == Action::"view", resource);
+
+@id("{component}-edit-{number}")
+forbid (principal, action == Action::"edit", resource) unless {{ principal == User::"u{number}" }};
+"""
+CONFIGMAP = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {component}-config
+  labels:
+    app.kubernetes.io/name: {component}
+data:
+  step: "{number}"
+  settings.conf: |
+    mode on
+    level {number}
+"""
+# --types: what the migrated components are ("mixed": mostly sql, some redis and script)
+KINDS = ("mixed", "script", "sql", "sql-postgres", "redis", "redis-python", "cedar", "kubernetes")
+COMPONENT_TYPE = {"sql-postgres": "sql", "redis-python": "redis"}
 WORDS = ("users", "roles", "audit", "sessions", "tokens", "billing", "quota", "events", "tenants")
 
 
@@ -99,10 +135,11 @@ def component_count(migrations: int) -> int:
     return max(10, min(1000, migrations // 100))
 
 
-def generate_workspace(root: Path, migrations: int, seed: int = 1) -> Shape:
+def generate_workspace(root: Path, migrations: int, seed: int = 1, kind: str = "mixed") -> Shape:
     """A workspace with `migrations` migrations: mostly sql (up.sql + down.sql), some redis
     and script, one in ten with migration.yaml; services on top; a random `needs` DAG; two
-    releases, the newest pinning every component at its latest version."""
+    releases, the newest pinning every component at its latest version. With `kind` other
+    than "mixed", every migrated component is of that kind (see KINDS)."""
     rng = random.Random(seed)
     total = component_count(migrations)
     services = max(1, total // 20)
@@ -113,6 +150,8 @@ def generate_workspace(root: Path, migrations: int, seed: int = 1) -> Shape:
     types: dict[str, str] = {}
     for index, name in enumerate(sorted(set(names) - service_names)):
         types[name] = "redis" if index % 25 == 3 else "script" if index % 25 == 7 else "sql"
+        if kind != "mixed":
+            types[name] = kind
     for name in service_names:
         types[name] = "service"
     order = sorted(names)  # needs only point backwards in this order: a DAG
@@ -148,16 +187,22 @@ def generate_workspace(root: Path, migrations: int, seed: int = 1) -> Shape:
                 "table": table,
             }
             parts: dict[str, str] = {}
-            if ctype == "sql":
+            if ctype in ("sql", "sql-postgres"):
                 parts = {"up.sql": UP_SQL, "down.sql": DOWN_SQL}
             elif ctype == "redis":
                 parts = {"up.yaml": UP_YAML, "down.yaml": DOWN_YAML}
+            elif ctype == "redis-python":
+                parts = {"migration.py": UP_PY, "migration.yaml": META_REDIS}
+            elif ctype == "cedar":
+                parts = {"schema.cedarschema": CEDAR_SCHEMA, "policies.cedar": CEDAR_POLICY}
+            elif ctype == "kubernetes":
+                parts = {"configmap.yaml": CONFIGMAP}
             else:
                 parts = {"up.sh": UP_SH, "down.sh": DOWN_SH}
-            if number % 10 == 0:
-                scoped = number % 20 == 0 and ctype != "script"
+            if number % 10 == 0 and "migration.yaml" not in parts:
+                scoped = number % 20 == 0 and ctype in ("sql", "sql-postgres", "redis")
                 parts["migration.yaml"] = (
-                    (META_SCOPED if ctype == "sql" else META_REDIS) if scoped else META
+                    (META_REDIS if ctype == "redis" else META_SCOPED) if scoped else META
                 )
             for file_name, template in parts.items():
                 text = template.format(**values)
@@ -174,14 +219,21 @@ def generate_workspace(root: Path, migrations: int, seed: int = 1) -> Shape:
     ]
     for name in order:
         deps = f", needs: [{', '.join(needs[name])}]" if needs[name] else ""
-        lines.append(f"  {name}: {{type: {types[name]}{deps}}}")
+        ctype = COMPONENT_TYPE.get(types[name], types[name])
+        lines.append(f"  {name}: {{type: {ctype}{deps}}}")
     lines += ["environments:", "  local:", "    state: {backend: file}", "    targets:"]
     for name in order:
         ctype = types[name]
         if ctype == "sql":
             target = f'{{url: "sqlite:///.releasectl/local/{name}.db"}}'
-        elif ctype == "redis":
+        elif ctype == "sql-postgres":
+            target = '{url: "postgresql://postgres@127.0.0.1:5432/test"}'
+        elif ctype in ("redis", "redis-python"):
             target = '{url: "redis+embedded://.releasectl/local/redis.db"}'
+        elif ctype == "kubernetes":
+            target = f"{{mode: render, path: deploy/{name}}}"
+        elif ctype == "cedar":
+            target = "{}"
         elif ctype == "script":
             target = "{shell: bash}"
         else:

@@ -75,7 +75,11 @@ def target_problems(workspace: Workspace, migrations: Iterable[Migration]) -> li
     ]
     todo = [i for i, found in enumerate(results) if found is None]
     checker = _Checker()
-    for index, found in _check_in_parallel([migrations[i] for i in todo], checker).items():
+    pending = [migrations[i] for i in todo]
+    checked = _check_in_parallel(pending, checker)
+    if not checked:
+        checker.prepare(pending)
+    for index, found in checked.items():
         results[todo[index]] = found
     errors: list[ReleasectlError] = []
     for migration, result in zip(migrations, results, strict=True):
@@ -94,6 +98,19 @@ class _Checker:
     def __init__(self) -> None:
         self.checks: dict[str, StaticCheck | None] = {}
 
+    def prepare(self, migrations: list[Migration]) -> None:
+        """Each type's batch step (`targets.base.static_prepare`) over its migrations, before
+        their checks run here or in forked helpers (which inherit what it found)."""
+        from releasectl.targets.base import static_prepare
+
+        by_type: dict[str, list[Migration]] = {}
+        for migration in migrations:
+            by_type.setdefault(migration.type, []).append(migration)
+        for type_, found in by_type.items():
+            prepare = static_prepare(type_)
+            if prepare is not None:
+                prepare(found)
+
     def problems(self, migration: Migration) -> list[ReleasectlError]:
         if migration.type not in self.checks:
             from releasectl.targets.base import static_check
@@ -110,6 +127,7 @@ _SHARED: dict[str, Any] = {}  # what forked helpers inherit: the checker and the
 def _check_slice(bounds: tuple[int, int]) -> list[tuple[int, list[list[Any]] | None]]:
     checker: _Checker = _SHARED["checker"]
     migrations: list[Migration] = _SHARED["migrations"]
+    checker.prepare(migrations[bounds[0] : bounds[1]])
     # errors travel as data: an exception's location does not survive pickling
     return [(i, encode_errors(checker.problems(migrations[i]))) for i in range(*bounds)]
 
@@ -123,16 +141,17 @@ def _check_in_parallel(
     processes = jobs() if processes is None else processes
     if processes < 2 or len(migrations) < CHECKS_IN_HELPERS:
         return {}
-    import multiprocessing
+    from releasectl.util import forkpool
 
     size = -(-len(migrations) // processes)
     bounds = [(i, min(i + size, len(migrations))) for i in range(size, len(migrations), size)]
     _SHARED.update(checker=checker, migrations=migrations)
     found: dict[int, list[ReleasectlError]] = {}
     try:
-        with multiprocessing.get_context("fork").Pool(len(bounds)) as pool:
+        with forkpool.pool(len(bounds)) as pool:
             pending = pool.map_async(_check_slice, bounds, chunksize=1)
-            for index in range(size):  # this process's share, meanwhile
+            checker.prepare(migrations[:size])  # this process's share, meanwhile
+            for index in range(size):
                 found[index] = checker.problems(migrations[index])
             for part in pending.get():
                 for index, encoded in part:

@@ -19,7 +19,7 @@ the whole component (every scope its migrations name). A backup stream is self-d
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -163,6 +163,19 @@ def static_check(component_type: str) -> StaticCheck | None:
     module_name, _, attr = entry.partition(":")
     check: StaticCheck = getattr(importlib.import_module(module_name), attr)
     return check
+
+
+def static_prepare(component_type: str) -> Callable[[Sequence[Migration]], None] | None:
+    """A type's batch step before its static checks (None: it has none): a checks module may
+    define `prepare(migrations)` to do at once, for many migrations, what `problems` would do
+    one by one (the script type parses many parts in one shell)."""
+    entry = CHECKS.get(component_type)
+    if entry is None:
+        return None
+    prepare: Callable[[Sequence[Migration]], None] | None = getattr(
+        importlib.import_module(entry.partition(":")[0]), "prepare", None
+    )
+    return prepare
 
 
 def target_class(component_type: str) -> TargetFactory:

@@ -291,12 +291,12 @@ def digest_many(
     processes = jobs() if processes is None else processes
     if processes < 2 or len(tasks) < max(min_tasks, 2):
         return _digest_all(tasks)
-    import multiprocessing
+    from releasectl.util import forkpool
 
     # contiguous slices keep each process in its own directories; this process takes the first
     size = -(-len(tasks) // processes)
     slices = [list(tasks[i : i + size]) for i in range(0, len(tasks), size)]
-    with multiprocessing.get_context("fork").Pool(len(slices) - 1) as pool:
+    with forkpool.pool(len(slices) - 1) as pool:
         pending = pool.map_async(_digest_all, slices[1:], chunksize=1)
         mine = _digest_all(slices[0])
         rest = pending.get()

@@ -3,15 +3,16 @@ safe paths, and the shell parses every part (`sh -n`) without running anything."
 
 from __future__ import annotations
 
-import re
+import functools
 import shlex
 import shutil
-import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from releasectl.errors import InputError, Location, ReleasectlError
 from releasectl.models.workspace import ScriptTarget as ScriptSettings
+from releasectl.targets.script import syntax
 from releasectl.targets.script.files import scope_problem
 from releasectl.util import safefiles
 
@@ -27,7 +28,7 @@ def problems(migration: Migration, shell: str = DEFAULT_SHELL) -> list[Releasect
     """Everything wrong with one migration that can be told without running it."""
     errors: list[ReleasectlError] = []
     up = migration.file("up.sh")
-    if "up.sh" in migration.files and not safefiles.read_bytes(up).strip():
+    if "up.sh" in migration.files and not _has_text(up):
         errors.append(InputError("up.sh is empty", location=Location(f"{migration.rel}/up.sh")))
     try:
         scope = migration.meta.scope or ()
@@ -42,38 +43,65 @@ def problems(migration: Migration, shell: str = DEFAULT_SHELL) -> list[Releasect
     return errors
 
 
+def prepare(migrations: Sequence[Migration], shell: str = DEFAULT_SHELL) -> None:
+    """Read and parse the parts of many migrations at once (`syntax.check_many`) ahead of
+    `problems`, which then takes each part's verdict from here instead of reading the part
+    again and starting a shell for it."""
+    exe = _syntax_shell(shell)
+    if exe is None:
+        return
+    items: list[tuple[Path, bytes | None]] = []
+    for migration in migrations:
+        for part in PARTS:
+            if part not in migration.files:
+                continue
+            path = migration.file(part)
+            try:
+                data: bytes | None = safefiles.read_bytes(path)
+            except InputError:  # unsafe or unreadable: `problems` reads it again and says so
+                data = None
+            if data is not None and part == "up.sh":
+                _HAS_TEXT[path] = bool(data.strip())
+            items.append((path, data))
+    _VERDICTS.update(syntax.check_many(exe, items))
+
+
+# what `prepare` found, each taken once by `problems`
+_VERDICTS: dict[Path, syntax.Verdict] = {}
+_HAS_TEXT: dict[Path, bool] = {}
+
+
+def _has_text(up: Path) -> bool:
+    found = _HAS_TEXT.pop(up, None)
+    return bool(safefiles.read_bytes(up).strip()) if found is None else found
+
+
+@functools.cache
+def _syntax_shell(shell: str) -> str | None:
+    """The shell that parses the parts (`shell -n`), or None when it is not a known shell."""
+    argv = shlex.split(shell)
+    if not argv or Path(argv[0]).name not in SYNTAX_SHELLS:
+        return None
+    return shutil.which(argv[0])
+
+
 def _syntax_problems(migration: Migration, shell: str) -> list[ReleasectlError]:
     """`shell -n` on each part: the shell parses it without running anything."""
-    argv = shlex.split(shell)
-    if not argv:
-        return []
-    exe = shutil.which(argv[0])
-    if exe is None or Path(argv[0]).name not in SYNTAX_SHELLS:
+    exe = _syntax_shell(shell)
+    if exe is None:
         return []
     errors: list[ReleasectlError] = []
     for part in PARTS:
         if part not in migration.files:
             continue
-        try:
-            proc = subprocess.run(
-                [exe, "-n", str(migration.file(part))],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
+        path = migration.file(part)
+        verdict = _VERDICTS.pop(path, None) or syntax.check_one(exe, path)
+        if verdict is None or verdict.ok:
             continue
-        if proc.returncode == 0:
-            continue
-        message = proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else "syntax error"
-        found = re.search(r"line (\d+):\s*(.*)", message)
-        line = int(found.group(1)) if found else None
-        text = found.group(2) if found else message
         errors.append(
             InputError(
-                f"{Path(argv[0]).name} -n: {text}",
-                location=Location(f"{migration.rel}/{part}", line),
+                f"{Path(exe).name} -n: {verdict.message}",
+                location=Location(f"{migration.rel}/{part}", verdict.line),
             )
         )
     return errors
