@@ -432,72 +432,88 @@ def median_run(runs: list[Run]) -> Run:
 
 @dataclass
 class Row:
+    kind: str
     migrations: int
     components: int
     files: int
     # medians of wall time (s) and of CPU time (user + system, s) of the child
-    validate_cold: float
-    validate_warm: float
     plan_cold: float
     plan_warm: float
-    plan_json_warm: float
-    validate_cold_cpu: float
-    validate_warm_cpu: float
+    validate_cold: float
+    validate_warm: float
     plan_cold_cpu: float
     plan_warm_cpu: float
-    plan_json_bytes: int
     plan_steps: int
-    rss_validate_mib: float
     rss_plan_mib: float
-    rss_plan_json_mib: float
+    rss_validate_mib: float
     alembic: float | None = None
     alembic_cpu: float | None = None
     alembic_rss_mib: float | None = None
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average before and after
 
     def ratio(self, which: str) -> float | None:
+        """How many times faster than Alembic `which` ("plan_cold", "validate_warm", ...) is."""
         if self.alembic is None:
             return None
-        ours = getattr(self, f"validate_{which}") + getattr(self, f"plan_{which}")
-        return float(self.alembic / ours)
+        return float(self.alembic / getattr(self, which))
+
+
+PLAN = [RELEASECTL, "plan", "--format", "json"]
+VALIDATE = [RELEASECTL, "validate"]
 
 
 def measure_releasectl(workspace: Path, repeat: int) -> dict[str, list[Run]]:
-    validate = [RELEASECTL, "validate"]
-    plan = [RELEASECTL, "plan"]
-    plan_json = [RELEASECTL, "plan", "--format", "json"]
-    runs: dict[str, list[Run]] = {k: [] for k in ("vc", "vw", "pc", "pw", "jw")}
+    """Interleaved: cold plan, warm plan, cold validate, warm validate, `repeat` times."""
+    runs: dict[str, list[Run]] = {k: [] for k in ("pc", "pw", "vc", "vw")}
     for _ in range(repeat):
         clear_cache(workspace)
-        runs["vc"].append(run(validate, workspace))
-        runs["vw"].append(run(validate, workspace))
+        runs["pc"].append(run(PLAN, workspace))
+        runs["pw"].append(run(PLAN, workspace))
         clear_cache(workspace)
-        runs["pc"].append(run(plan, workspace))
-        runs["pw"].append(run(plan, workspace))
-        runs["jw"].append(run(plan_json, workspace))
+        runs["vc"].append(run(VALIDATE, workspace))
+        runs["vw"].append(run(VALIDATE, workspace))
     return runs
 
 
 def count_steps(workspace: Path) -> int:
-    out = subprocess.run(
-        [RELEASECTL, "plan", "--format", "json"],
-        cwd=workspace,
-        capture_output=True,
-        check=True,
-        env=_child_env(),
-    ).stdout
-    return len(json.loads(out)["steps"])
+    out = subprocess.run(PLAN, cwd=workspace, capture_output=True, check=True, env=_child_env())
+    return len(json.loads(out.stdout)["steps"])
 
 
-def measure(size: int, workdir: Path, repeat: int, alembic: bool) -> Row:
-    workspace = workdir / f"ws-{size}"
-    shape_file = workdir / f"ws-{size}.shape.json"
+_ALEMBIC: dict[int, tuple[float, float, float] | None] = {}  # by size: one run serves every type
+
+
+def measure_alembic(size: int, workdir: Path, repeat: int) -> tuple[float, float, float] | None:
+    """Median wall and CPU seconds and peak RSS (MiB) of `alembic upgrade head --sql`."""
+    if size in _ALEMBIC:
+        return _ALEMBIC[size]
+    env = workdir / f"alembic-{size}"
+    if not (env / "alembic.ini").exists():
+        shutil.rmtree(env, ignore_errors=True)
+        generate_alembic(env, size)
+    cmd = [ALEMBIC, "-c", str(env / "alembic.ini"), "upgrade", "head", "--sql"]
+    first = run(cmd, env, timeout=ALEMBIC_LIMIT)
+    found = None
+    if first.code != -9:
+        more = [first] + [run(cmd, env, timeout=ALEMBIC_LIMIT) for _ in range(repeat - 1)]
+        found = (
+            median_run(more).seconds,
+            sorted(r.cpu for r in more)[len(more) // 2],
+            max(r.max_rss_kib for r in more) / 1024,
+        )
+    _ALEMBIC[size] = found
+    return found
+
+
+def measure(size: int, kind: str, workdir: Path, repeat: int, alembic: bool) -> Row:
+    workspace = workdir / f"ws-{kind}-{size}"
+    shape_file = workdir / f"ws-{kind}-{size}.shape.json"
     if not shape_file.exists():
         shutil.rmtree(workspace, ignore_errors=True)
         started = time.perf_counter()
-        shape = generate_workspace(workspace, size)
+        shape = generate_workspace(workspace, size, kind=kind)
         print(
-            f"  generated {size} migrations in {shape.components} components "
+            f"  generated {size} {kind} migrations in {shape.components} components "
             f"({shape.by_type}, {shape.files} files, {shape.bytes / 1e6:.1f} MB) "
             f"in {time.perf_counter() - started:.1f}s",
             file=sys.stderr,
@@ -506,42 +522,62 @@ def measure(size: int, workdir: Path, repeat: int, alembic: bool) -> Row:
         time.sleep(1)  # let the files age past the scan's racy window (see scancache)
     shape_data = json.loads(shape_file.read_text())
     load_before = os.getloadavg()[0]
+    found = measure_alembic(size, workdir, repeat) if alembic else None
     runs = measure_releasectl(workspace, repeat)
     med = {k: median_run(v) for k, v in runs.items()}
     cpu = {k: sorted(r.cpu for r in v)[len(v) // 2] for k, v in runs.items()}
     row = Row(
+        kind=kind,
         migrations=size,
         components=shape_data["components"],
         files=shape_data["files"],
-        validate_cold=med["vc"].seconds,
-        validate_warm=med["vw"].seconds,
         plan_cold=med["pc"].seconds,
         plan_warm=med["pw"].seconds,
-        plan_json_warm=med["jw"].seconds,
-        validate_cold_cpu=cpu["vc"],
-        validate_warm_cpu=cpu["vw"],
+        validate_cold=med["vc"].seconds,
+        validate_warm=med["vw"].seconds,
         plan_cold_cpu=cpu["pc"],
         plan_warm_cpu=cpu["pw"],
-        plan_json_bytes=med["jw"].out_bytes,
         plan_steps=count_steps(workspace),
-        rss_validate_mib=max(r.max_rss_kib for r in runs["vc"] + runs["vw"]) / 1024,
         rss_plan_mib=max(r.max_rss_kib for r in runs["pc"] + runs["pw"]) / 1024,
-        rss_plan_json_mib=max(r.max_rss_kib for r in runs["jw"]) / 1024,
+        rss_validate_mib=max(r.max_rss_kib for r in runs["vc"] + runs["vw"]) / 1024,
     )
-    if alembic:
-        env = workdir / f"alembic-{size}"
-        if not (env / "alembic.ini").exists():
-            shutil.rmtree(env, ignore_errors=True)
-            generate_alembic(env, size)
-        cmd = [ALEMBIC, "-c", str(env / "alembic.ini"), "upgrade", "head", "--sql"]
-        first = run(cmd, env, timeout=ALEMBIC_LIMIT)
-        if first.code != -9:
-            more = [first] + [run(cmd, env, timeout=ALEMBIC_LIMIT) for _ in range(repeat - 1)]
-            row.alembic = median_run(more).seconds
-            row.alembic_cpu = sorted(r.cpu for r in more)[len(more) // 2]
-            row.alembic_rss_mib = max(r.max_rss_kib for r in more) / 1024
+    if found is not None:
+        row.alembic, row.alembic_cpu, row.alembic_rss_mib = found
     row.load = (load_before, os.getloadavg()[0])
     return row
+
+
+def floors(workdir: Path, size: int, repeat: int) -> dict[str, float]:
+    """What no plan of this workspace can go below: starting Python, importing releasectl,
+    and reading and hashing every file of the migrations (plain Python, one process)."""
+    workspace = workdir / f"ws-script-{size}"
+    read_all = (
+        "import hashlib, os, sys\n"
+        "for top, dirs, files in os.walk(sys.argv[1]):\n"
+        "    for name in files:\n"
+        "        with open(os.path.join(top, name), 'rb') as fh:\n"
+        "            hashlib.sha256(fh.read()).digest()\n"
+    )
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "releasectl --version": [RELEASECTL, "--version"],
+        f"read + sha256 every file ({size:,} script migrations)": [
+            sys.executable,
+            "-c",
+            read_all,
+            str(workspace / "migrations"),
+        ],
+        f"bash -n, one process per part (first 2,000 parts of {size:,})": [
+            "bash",
+            "-c",
+            'n=0; for f in migrations/*/*/*.sh; do bash -n "$f"; n=$((n+1)); '
+            "[ $n -ge 2000 ] && break; done",
+        ],
+    }
+    return {
+        name: median_run([run(cmd, workspace) for _ in range(repeat)]).seconds
+        for name, cmd in commands.items()
+    }
 
 
 def machine() -> str:
@@ -560,66 +596,124 @@ def machine() -> str:
 
 
 def table(rows: list[Row]) -> str:
-    """Wall time (median), with CPU time (user + system) in brackets."""
+    """Wall time (median), CPU time (user + system) in brackets, and how many times faster
+    than Alembic in the same run."""
     head = (
-        "| migrations | components | validate cold | validate warm | plan cold | plan warm "
-        "| plan --format json, warm | peak RSS validate / plan / plan json "
-        "| Alembic `upgrade head --sql` | Alembic / (validate + plan), cold / warm | load |"
+        "| type | migrations | plan cold | plan warm | validate cold | validate warm "
+        "| Alembic `upgrade head --sql` | vs Alembic: plan cold / warm, validate cold / warm "
+        "| peak RSS plan (KiB per migration) | load |"
     )
-    lines = [head, "|" + "---:|" * 11]
+    lines = [head, "|---|" + "---:|" * 9]
     for r in rows:
         if r.alembic is not None:
-            alembic = f"{r.alembic:.2f} s [{r.alembic_cpu:.2f}], {r.alembic_rss_mib:.0f} MiB"
-            ratio = f"{r.ratio('cold'):.1f}x / {r.ratio('warm'):.1f}x"
+            alembic = f"{r.alembic:.2f} s [{r.alembic_cpu:.2f}]"
+            ratio = " / ".join(
+                f"{r.ratio(w):.1f}x"
+                for w in ("plan_cold", "plan_warm", "validate_cold", "validate_warm")
+            )
         else:
             alembic, ratio = f"not run (> {ALEMBIC_LIMIT:.0f} s)", "-"
+        per = r.rss_plan_mib * 1024 / r.migrations
         lines.append(
-            f"| {r.migrations:,} | {r.components:,} "
-            f"| {r.validate_cold:.2f} s [{r.validate_cold_cpu:.2f}] "
-            f"| {r.validate_warm:.2f} s [{r.validate_warm_cpu:.2f}] "
+            f"| {r.kind} | {r.migrations:,} "
             f"| {r.plan_cold:.2f} s [{r.plan_cold_cpu:.2f}] "
             f"| {r.plan_warm:.2f} s [{r.plan_warm_cpu:.2f}] "
-            f"| {r.plan_json_warm:.2f} s ({r.plan_json_bytes / 1e6:.0f} MB) "
-            f"| {r.rss_validate_mib:.0f} / {r.rss_plan_mib:.0f} / {r.rss_plan_json_mib:.0f} MiB "
-            f"| {alembic} | {ratio} | {r.load[0]:.1f}-{r.load[1]:.1f} |"
+            f"| {r.validate_cold:.2f} s | {r.validate_warm:.2f} s "
+            f"| {alembic} | {ratio} | {r.rss_plan_mib:.0f} MiB ({per:.1f}) "
+            f"| {r.load[0]:.1f}-{r.load[1]:.1f} |"
         )
     return "\n".join(lines)
 
 
+def plot(rows: list[Row], path: Path) -> None:
+    """Cold and warm plan time against size, per type, with Alembic (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for kind in sorted({r.kind for r in rows}):
+        mine = sorted((r for r in rows if r.kind == kind), key=lambda r: r.migrations)
+        sizes = [r.migrations for r in mine]
+        ax.plot(sizes, [r.plan_cold for r in mine], marker="o", label=f"{kind} cold")
+        if kind == "mixed":
+            ax.plot(sizes, [r.plan_warm for r in mine], marker="s", ls="--", label="mixed warm")
+    alembic = sorted({(r.migrations, r.alembic) for r in rows if r.alembic is not None})
+    if alembic:
+        ax.plot(*zip(*alembic, strict=True), marker="x", color="black", lw=2, label="Alembic")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("migrations")
+    ax.set_ylabel("seconds (wall, median)")
+    ax.set_title("releasectl plan --format json (cold, warm) and alembic upgrade head --sql")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,2000,10000,50000,100000")
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument(
+        "--types", default="mixed", help=f"comma-separated, of {', '.join(KINDS)} (or all)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated workspaces")
     parser.add_argument("--no-alembic", action="store_true")
+    parser.add_argument("--floors", action="store_true", help="also measure the floors")
     parser.add_argument("--json", type=Path, help="also write the raw rows as JSON")
+    parser.add_argument("--plot", type=Path, help="also draw the figure (PNG; matplotlib)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    kinds = list(KINDS) if args.types == "all" else args.types.split(",")
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        parser.error(f"unknown type(s): {', '.join(sorted(unknown))}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="releasectl-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}", file=sys.stderr)
     rows: list[Row] = []
-    alembic = not args.no_alembic
+    found_floors: dict[str, float] = {}
     try:
         for size in sorted(sizes):
-            print(f"{size} migrations ...", file=sys.stderr)
-            row = measure(size, workdir, args.repeat, alembic)
-            if alembic and row.alembic is None:
-                alembic = False  # Alembic passed the limit; larger sizes would too
-            rows.append(row)
-            print(table([row]).splitlines()[-1], file=sys.stderr)
+            alembic = not args.no_alembic
+            for kind in kinds:
+                print(f"{size} {kind} migrations ...", file=sys.stderr)
+                row = measure(size, kind, workdir, args.repeat, alembic)
+                rows.append(row)
+                print(table([row]).splitlines()[-1], file=sys.stderr)
+        if args.floors:
+            size = max(s for s in sizes if s <= 10000) if min(sizes) <= 10000 else min(sizes)
+            if not (workdir / f"ws-script-{size}").exists():
+                generate_workspace(workdir / f"ws-script-{size}", size, kind="script")
+            found_floors = floors(workdir, size, args.repeat)
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}, {time.strftime('%Y-%m-%d')}\n")
     print(table(rows))
+    if found_floors:
+        print("\n| floor | seconds |\n|---|---:|")
+        for name, seconds in found_floors.items():
+            print(f"| {name} | {seconds:.3f} |")
+    if args.plot:
+        plot(rows, args.plot)
     if args.json:
         data = [
-            {**asdict(r), "ratio_cold": r.ratio("cold"), "ratio_warm": r.ratio("warm")}
+            {
+                **asdict(r),
+                **{
+                    f"ratio_{w}": r.ratio(w)
+                    for w in ("plan_cold", "plan_warm", "validate_cold", "validate_warm")
+                },
+            }
             for r in rows
         ]
-        args.json.write_text(json.dumps({"machine": machine(), "rows": data}, indent=2) + "\n")
+        doc = {"machine": machine(), "rows": data, "floors": found_floors}
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
 
 

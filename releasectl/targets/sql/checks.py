@@ -92,6 +92,8 @@ def parse_checked(text: str, part: str, dialect: Dialect | None) -> tuple[Script
             result = (script, script_problems(script, part, dialect))
         if best is None or _rank(result) < _rank(best):
             best = result
+        if _rank(best) == (False, 0):
+            break  # sound as it is: no dialect can find fewer problems
     assert best is not None
     return best
 
