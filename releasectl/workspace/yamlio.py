@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from releasectl.errors import InputError, Location, clip
+from releasectl.workspace import yamlevents
 from releasectl.workspace.yamlbounds import (
     MAX_DEPTH,
     MAX_NODES,
@@ -152,6 +153,9 @@ def loads(text: str, display: str) -> Document:
     nests deeper than `MAX_DEPTH`; and the round-trip loader, ten times slower, only takes
     documents of up to `SLOW_MAX_NODES` nodes."""
     shape = shape_of(text, display) if len(text) > PRECHECK_BYTES else None
+    built = _built(text, shape)
+    if built is not None:
+        return Document(display, built[0], built[1])
     data, error = _fast_load(text, shape)
     if data is not UNSUITED:
         return Document(display, data, source=text)
@@ -177,7 +181,15 @@ def fast_data(text: str) -> Any:
             shape = shape_of(text, "")
         except InputError:
             return UNSUITED  # `loads` reports it with its line
-    return _fast_load(text, shape)[0]
+    built = _built(text, shape)
+    return _fast_load(text, shape)[0] if built is None else built[0]
+
+
+def _built(text: str, shape: Shape | None) -> yamlevents.Built | None:
+    """Data and lines from one pass over libyaml's events, where `yamlevents` decides."""
+    if shape.unusual if shape is not None else _UNSUITED_TEXT.search(text):
+        return None
+    return yamlevents.build(text)
 
 
 def _fast_load(text: str, shape: Shape | None) -> tuple[Any, BaseException | None]:
