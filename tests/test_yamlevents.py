@@ -10,6 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from releasectl.workspace import yamlevents, yamlio
+from releasectl.workspace.yamlbounds import MAX_DEPTH, MAX_NODES
 
 SCALARS = [
     "x",
@@ -156,11 +157,9 @@ def test_documents_declined(text: str) -> None:
 
 
 def test_deep_and_large_documents_are_declined() -> None:
-    deep = (
-        "".join("  " * i + f"k{i}:\n" for i in range(yamlevents.MAX_DEPTH + 2)) + "  " * 70 + "v\n"
-    )
+    deep = "".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 2)) + "  " * 70 + "v\n"
     assert yamlevents.build(deep) is None
-    many = "".join(f"k{i}: v\n" for i in range(yamlevents.MAX_NODES))
+    many = "".join(f"k{i}: v\n" for i in range(MAX_NODES))
     assert yamlevents.build(many) is None
 
 

@@ -58,6 +58,16 @@ _LEXERS: dict[Dialect, re.Pattern[str]] = {
     "sqlite": _lexer(_SQLITE_ONLY, "'\"`\\["),
     "postgresql": _lexer(_PG_ONLY, "'\""),
 }
+# Once a statement's leading words are kept (and it is no PostgreSQL routine), words, numbers,
+# spaces and punctuation change nothing until the next character that may start something
+# else: a quote, a comment, a dollar quote, a bracket, a parenthesis or a semicolon. One match
+# of this skips such a run. Words and numbers are possessive and a word right before a quote
+# is left to the lexer, so every token the lexer then sees starts where it started before
+# (PostgreSQL's E'..' included). tests/test_sql_script.py compares both ways.
+_QUIET_RUN = re.compile(
+    r"(?:\s++|" + _WORD.replace("*", "*+") + r"(?!')|\d[\w.]*+"
+    r"|[^\s;()'\"`\[\]$\-/A-Za-z_0-9\u0080-\uffff]|-(?!-)|/(?!\*))+"
+)
 
 
 class SqlSyntaxError(Exception):
@@ -146,6 +156,7 @@ class _Builder:
         self.depth = 0  # parentheses
         self.begin_depth = 0  # BEGIN .. END of a PostgreSQL routine body
         self.routine = False
+        self.quiet = False  # the leading words are kept: see _QUIET_RUN
 
     def token(self, pos: int) -> None:
         if self.first is None:
@@ -158,6 +169,7 @@ class _Builder:
             self.words.append(upper)
         self.word_count += 1
         if self.dialect != "postgresql":
+            self.quiet = len(self.words) >= KEEP_WORDS
             return
         if self.word_count <= 4:
             w = self.words
@@ -167,6 +179,8 @@ class _Builder:
                     len(w) > 3 and w[1:3] == ["OR", "REPLACE"] and w[3] in ("FUNCTION", "PROCEDURE")
                 )
             )
+        if len(self.words) >= KEEP_WORDS and not self.routine and self.word_count > 4:
+            self.quiet = True
         if self.routine and self.depth == 0:
             if upper == "BEGIN" or (upper == "CASE" and self.begin_depth > 0):
                 self.begin_depth += 1
@@ -198,12 +212,18 @@ class _Builder:
         self.reset(end)
 
 
-def _split(text: str, dialect: Dialect) -> list[Statement]:
+def _split(text: str, dialect: Dialect, *, skip: bool = True) -> list[Statement]:
     lexer = _LEXERS[dialect]
     b = _Builder(text, dialect)
     pos = 0
     size = len(text)
     while pos < size:
+        if skip and b.quiet:
+            run = _QUIET_RUN.match(text, pos)
+            if run is not None:
+                pos = run.end()
+                if pos >= size:
+                    break
         match = lexer.match(text, pos)
         assert match is not None  # the `other` alternative matches any character
         kind = match.lastgroup
