@@ -35,6 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 RELEASECTL = str(VENV_BIN / "releasectl")
 ALEMBIC = str(VENV_BIN / "alembic")
 ALEMBIC_LIMIT = 60.0  # seconds; larger sizes are not tried once Alembic passes this
+SETTINGS = {"alembic_limit": ALEMBIC_LIMIT}  # --alembic-limit
 
 # --- workspace generation ----------------------------------------------------------------
 
@@ -492,10 +493,11 @@ def measure_alembic(size: int, workdir: Path, repeat: int) -> tuple[float, float
         shutil.rmtree(env, ignore_errors=True)
         generate_alembic(env, size)
     cmd = [ALEMBIC, "-c", str(env / "alembic.ini"), "upgrade", "head", "--sql"]
-    first = run(cmd, env, timeout=ALEMBIC_LIMIT)
+    limit = SETTINGS["alembic_limit"]
+    first = run(cmd, env, timeout=limit)
     found = None
     if first.code != -9:
-        more = [first] + [run(cmd, env, timeout=ALEMBIC_LIMIT) for _ in range(repeat - 1)]
+        more = [first] + [run(cmd, env, timeout=limit) for _ in range(repeat - 1)]
         found = (
             median_run(more).seconds,
             sorted(r.cpu for r in more)[len(more) // 2],
@@ -612,7 +614,7 @@ def table(rows: list[Row]) -> str:
                 for w in ("plan_cold", "plan_warm", "validate_cold", "validate_warm")
             )
         else:
-            alembic, ratio = f"not run (> {ALEMBIC_LIMIT:.0f} s)", "-"
+            alembic, ratio = f"not run (> {SETTINGS['alembic_limit']:.0f} s)", "-"
         per = r.rss_plan_mib * 1024 / r.migrations
         lines.append(
             f"| {r.kind} | {r.migrations:,} "
@@ -663,11 +665,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated workspaces")
     parser.add_argument("--no-alembic", action="store_true")
+    parser.add_argument(
+        "--alembic-limit", type=float, default=ALEMBIC_LIMIT, help="seconds before giving up"
+    )
     parser.add_argument("--floors", action="store_true", help="also measure the floors")
     parser.add_argument("--json", type=Path, help="also write the raw rows as JSON")
     parser.add_argument("--plot", type=Path, help="also draw the figure (PNG; matplotlib)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    SETTINGS["alembic_limit"] = args.alembic_limit
     kinds = list(KINDS) if args.types == "all" else args.types.split(",")
     unknown = set(kinds) - set(KINDS)
     if unknown:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import shlex
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +50,12 @@ def prepare(migrations: Sequence[Migration], shell: str = DEFAULT_SHELL) -> None
     exe = _syntax_shell(shell)
     if exe is None:
         return
-    items: list[tuple[Path, bytes | None]] = []
+    _VERDICTS.update(syntax.check_many(exe, _parts(migrations)))
+
+
+def _parts(migrations: Sequence[Migration]) -> Iterator[tuple[Path, bytes | None]]:
+    """Each part of `migrations` with its bytes (None: unsafe or unreadable, which `problems`
+    reads again and reports); notes on the way whether each `up.sh` holds anything."""
     for migration in migrations:
         for part in PARTS:
             if part not in migration.files:
@@ -58,12 +63,11 @@ def prepare(migrations: Sequence[Migration], shell: str = DEFAULT_SHELL) -> None
             path = migration.file(part)
             try:
                 data: bytes | None = safefiles.read_bytes(path)
-            except InputError:  # unsafe or unreadable: `problems` reads it again and says so
+            except InputError:
                 data = None
             if data is not None and part == "up.sh":
                 _HAS_TEXT[path] = bool(data.strip())
-            items.append((path, data))
-    _VERDICTS.update(syntax.check_many(exe, items))
+            yield path, data
 
 
 # what `prepare` found, each taken once by `problems`

@@ -128,24 +128,13 @@ def check_many(
     """The verdict of `exe -n` on each path (with its bytes, None where they could not be
     read); a path the shell could not judge is left out.
 
-    With bash, parts are parsed in batches (one process per ~1 MiB); other shells, parts that
-    cannot be batched and the parts of a batch that was not clean get one process each."""
+    With bash, parts are parsed in batches (one process per ~1 MiB), each started as soon as
+    it is full, while `items` is still being read, and dropped once parsed; other shells,
+    parts that cannot be batched and the parts of a batch that was not clean get one process
+    each."""
     verdicts: dict[Path, Verdict] = {}
     alone: list[Path] = []
-    batches: list[list[tuple[Path, bytes]]] = []
-    current: list[tuple[Path, bytes]] = []
-    size = 0
-    for path, data in items:
-        if data is None or Path(exe).name != "bash" or not batchable(data):
-            alone.append(path)
-            continue
-        current.append((path, data))
-        size += len(data) + 64
-        if size >= BATCH_BYTES:
-            batches.append(current)
-            current, size = [], 0
-    if current:
-        batches.append(current)
+    batchable_shell = Path(exe).name == "bash"
 
     def run_batch(batch: list[tuple[Path, bytes]]) -> list[Path]:
         if batch_clean(exe, [data for _, data in batch]):
@@ -159,7 +148,21 @@ def check_many(
             verdicts[path] = verdict
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for unclean in pool.map(run_batch, batches):
-            alone.extend(unclean)
+        pending = []
+        current: list[tuple[Path, bytes]] = []
+        size = 0
+        for path, data in items:
+            if data is None or not batchable_shell or not batchable(data):
+                alone.append(path)
+                continue
+            current.append((path, data))
+            size += len(data) + 64
+            if size >= BATCH_BYTES:
+                pending.append(pool.submit(run_batch, current))
+                current, size = [], 0
+        if current:
+            pending.append(pool.submit(run_batch, current))
+        for future in pending:
+            alone.extend(future.result())
         list(pool.map(run_alone, alone))
     return verdicts
