@@ -1,14 +1,16 @@
-"""Planning at scale: `releasectl validate` and `releasectl plan` on generated workspaces of
-1,000 to 100,000 migrations, next to Alembic planning the same number of linear revisions
-offline (`alembic upgrade head --sql` against SQLite).
+"""Planning at scale: `releasectl plan --format json` and `releasectl validate` on generated
+workspaces of 1,000 to 100,000 migrations, next to Alembic planning the same number of linear
+revisions offline (`alembic upgrade head --sql` against SQLite).
 
-Every measurement runs the real CLI in a child process and reads that child's own peak RSS
-(`os.wait4`). "cold" runs start without releasectl's cache (.releasectl/cache/); "warm" runs
-follow a run that wrote it. The OS page cache is warm in both (the files were just written).
+Every measurement runs the real CLI in a child process and reads that child's own CPU time and
+peak RSS (`os.wait4`). "cold" runs start without releasectl's cache (.releasectl/cache/), as on
+a fresh clone; "warm" runs follow a run that wrote it. The OS page cache is warm in both (each
+workspace is flushed and read once before it is measured). Up to INTERLEAVE_UP_TO migrations,
+each round of releasectl's four runs follows one Alembic run, so both see the same machine.
 
-    .venv/bin/python bench/plan_scale.py                       # 1k, 2k, 10k, 50k, 100k
-    .venv/bin/python bench/plan_scale.py --sizes 1000,10000 --repeat 5
-    .venv/bin/python bench/plan_scale.py --json results.json   # raw numbers as well
+    .venv/bin/python bench/plan_scale.py                        # mixed, 1k, 10k, 100k
+    .venv/bin/python bench/plan_scale.py --sizes 1000,10000 --types all --floors
+    .venv/bin/python bench/plan_scale.py --json results.json --plot plan_scale.png
 
 Workspaces and Alembic environments are generated under --workdir (default: a temporary
 directory, removed at the end unless --keep).
@@ -36,6 +38,9 @@ RELEASECTL = str(VENV_BIN / "releasectl")
 ALEMBIC = str(VENV_BIN / "alembic")
 ALEMBIC_LIMIT = 60.0  # seconds; larger sizes are not tried once Alembic passes this
 SETTINGS = {"alembic_limit": ALEMBIC_LIMIT}  # --alembic-limit
+# up to this size Alembic runs once before each round of releasectl's runs, for every type
+# (larger: once per size, shared by the types)
+INTERLEAVE_UP_TO = 20_000
 
 # --- workspace generation ----------------------------------------------------------------
 
@@ -463,10 +468,15 @@ PLAN = [RELEASECTL, "plan", "--format", "json"]
 VALIDATE = [RELEASECTL, "validate"]
 
 
-def measure_releasectl(workspace: Path, repeat: int) -> dict[str, list[Run]]:
-    """Interleaved: cold plan, warm plan, cold validate, warm validate, `repeat` times."""
-    runs: dict[str, list[Run]] = {k: [] for k in ("pc", "pw", "vc", "vw")}
+def measure_releasectl(
+    workspace: Path, repeat: int, alembic: tuple[list[str], Path] | None = None
+) -> dict[str, list[Run]]:
+    """Interleaved: cold plan, warm plan, cold validate, warm validate, `repeat` times, each
+    round after one run of `alembic` (command, directory) when given."""
+    runs: dict[str, list[Run]] = {k: [] for k in ("al", "pc", "pw", "vc", "vw")}
     for _ in range(repeat):
+        if alembic is not None:
+            runs["al"].append(run(alembic[0], alembic[1], timeout=SETTINGS["alembic_limit"]))
         clear_cache(workspace)
         runs["pc"].append(run(PLAN, workspace))
         runs["pw"].append(run(PLAN, workspace))
@@ -522,10 +532,28 @@ def measure(size: int, kind: str, workdir: Path, repeat: int, alembic: bool) -> 
         )
         shape_file.write_text(json.dumps(asdict(shape)))
         time.sleep(1)  # let the files age past the scan's racy window (see scancache)
+    # the first run must not pay for writing back what generation left dirty, nor for
+    # reading from disk: flush, then read everything once (a validate, not measured)
+    os.sync()
+    run(VALIDATE, workspace)
+    clear_cache(workspace)
     shape_data = json.loads(shape_file.read_text())
     load_before = os.getloadavg()[0]
-    found = measure_alembic(size, workdir, repeat) if alembic else None
-    runs = measure_releasectl(workspace, repeat)
+    interleaved = alembic and size <= INTERLEAVE_UP_TO
+    found = measure_alembic(size, workdir, 1 if interleaved else repeat) if alembic else None
+    together = None
+    if interleaved and found is not None:
+        env = workdir / f"alembic-{size}"
+        together = ([ALEMBIC, "-c", str(env / "alembic.ini"), "upgrade", "head", "--sql"], env)
+    runs = measure_releasectl(workspace, repeat, together)
+    if runs["al"] and all(r.code != -9 for r in runs["al"]):
+        al = runs.pop("al")
+        found = (
+            median_run(al).seconds,
+            sorted(r.cpu for r in al)[len(al) // 2],
+            max(r.max_rss_kib for r in al) / 1024,
+        )
+    runs.pop("al", None)
     med = {k: median_run(v) for k, v in runs.items()}
     cpu = {k: sorted(r.cpu for r in v)[len(v) // 2] for k, v in runs.items()}
     row = Row(
