@@ -669,7 +669,11 @@ def plot(rows: list[Row], path: Path) -> None:
         ax.plot(sizes, [r.plan_cold for r in mine], marker="o", label=f"{kind} cold")
         if kind == "mixed":
             ax.plot(sizes, [r.plan_warm for r in mine], marker="s", ls="--", label="mixed warm")
-    alembic = sorted({(r.migrations, r.alembic) for r in rows if r.alembic is not None})
+    by_size: dict[int, list[float]] = {}
+    for r in rows:
+        if r.alembic is not None:
+            by_size.setdefault(r.migrations, []).append(r.alembic)
+    alembic = [(size, sorted(v)[len(v) // 2]) for size, v in sorted(by_size.items())]
     if alembic:
         ax.plot(*zip(*alembic, strict=True), marker="x", color="black", lw=2, label="Alembic")
     ax.set_xscale("log")
@@ -699,7 +703,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floors", action="store_true", help="also measure the floors")
     parser.add_argument("--json", type=Path, help="also write the raw rows as JSON")
     parser.add_argument("--plot", type=Path, help="also draw the figure (PNG; matplotlib)")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        action="append",
+        help="measure nothing: print and plot the rows of earlier --json files",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        fields = set(Row.__dataclass_fields__)
+        saved = [
+            Row(**{k: v for k, v in row.items() if k in fields})
+            for path in args.from_json
+            for row in json.loads(path.read_text())["rows"]
+        ]
+        print(table(saved))
+        if args.plot:
+            plot(saved, args.plot)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     SETTINGS["alembic_limit"] = args.alembic_limit
     kinds = list(KINDS) if args.types == "all" else args.types.split(",")
