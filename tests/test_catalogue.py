@@ -388,3 +388,38 @@ def test_binary_files_are_not_scanned_for_secrets(tmp_path: Path) -> None:
     found, _ = scan_component(root, "db", "sql", "migrations/db")
     findings = found.migrations[0].findings
     assert findings is not None and [f[0] for f in findings] == ["notes.txt"]
+
+
+def test_the_cache_keeps_where_a_secret_is_never_its_value(tmp_path: Path) -> None:
+    """Issue 9: a refused secret is not copied into .releasectl/cache; a warm run, which takes
+    the findings from the cache, still refuses every one of them."""
+    from tests.builders import make_workspace
+    from tests.conftest import run_cli
+
+    secrets_by_part = {name: f"echo start\n{sample}\n" for name, sample in SAMPLES.items()}
+    migrations = {
+        f"{n:04d}_{name}": {"up.sh": text, "down.sh": "echo down\n"}
+        for n, (name, text) in enumerate(sorted(secrets_by_part.items()), start=1)
+    }
+    ws = make_workspace(
+        tmp_path / "ws",
+        components={"jobs": {"type": "script"}},
+        targets={"jobs": {"shell": "bash"}},
+        releases={"1.0.0": {"jobs": len(migrations)}},
+        migrations={"jobs": migrations},
+    )
+    time.sleep(0.05)  # past the racy window: the entries are kept
+    cold = run_cli("validate", cwd=ws)
+    warm = run_cli("validate", cwd=ws)
+    assert cold.code == warm.code == 1
+    for result in (cold, warm):
+        assert result.err.count("literal secret") == len(SAMPLES), result
+    cached = (ws / CACHE_DIR / CACHE_FILE).read_text()
+    assert json.loads(cached)["findings"]  # the warm run had them from here
+    stored = "".join(
+        p.read_text(errors="replace") for p in (ws / ".releasectl").rglob("*") if p.is_file()
+    )
+    for sample in SAMPLES.values():
+        value = sample.split("=", 1)[-1].split("'")[-2 if "'" in sample else -1].strip()
+        assert value not in stored, value
+        assert sample not in stored
