@@ -69,10 +69,13 @@ BAD: dict[str, tuple[str, str, int, str]] = {
     ),
     "kubernetes": ("configmap.yaml", "kind: ConfigMap\nmetadata: [\n", 3, "invalid YAML"),
 }
-COMPONENT_TYPE = {"redis-python": "redis"}
+GOOD["sql-postgres"] = GOOD["sql"]  # the same files, the environment on PostgreSQL
+BAD["sql-postgres"] = BAD["sql"]
+COMPONENT_TYPE = {"redis-python": "redis", "sql-postgres": "sql"}
 TARGET = {
     "script": {"shell": "bash"},
     "sql": {"url": "sqlite:///.releasectl/local/app.db"},
+    "sql-postgres": {"url": "postgresql://postgres@127.0.0.1:5432/test"},
     "redis": {"url": "redis+embedded://.releasectl/local/redis.db"},
     "redis-python": {"url": "redis+embedded://.releasectl/local/redis.db"},
     "cedar": {"store": "dir", "path": "deploy/policies"},
