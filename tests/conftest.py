@@ -205,21 +205,41 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 # --- PostgreSQL ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the server named by RELEASECTL_TEST_POSTGRES_URL, dropped after."""
+def postgres_base() -> str:
+    """The server URL from RELEASECTL_TEST_POSTGRES_URL; the test skips without it (on a laptop;
+    `.ci/run` sets it and fails on any skip)."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run sets it; CI fails on any skip)")
+    return base
+
+
+def create_postgres_database(prefix: str = "rtest") -> str:
+    """A new, empty database on that server; its URL. `drop_postgres_database` ends it."""
     import psycopg
 
-    name = f"rtest_{uuid.uuid4().hex[:12]}"
+    base = postgres_base()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     head, _, _ = base.rpartition("/")
-    yield f"{head}/{name}"
-    with psycopg.connect(base, autocommit=True) as conn:
+    return f"{head}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    name = url.rpartition("/")[2]
+    with psycopg.connect(postgres_base(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the server named by RELEASECTL_TEST_POSTGRES_URL, dropped after."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
 
 
 # --- Kubernetes ------------------------------------------------------------------------

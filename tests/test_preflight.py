@@ -6,7 +6,6 @@ PostgreSQL, SQLite, rendered config and scripts."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.builders import make_workspace
-from tests.conftest import POSTGRES_ENV, run_cli
+from tests.conftest import postgres_base, run_cli
 
 CONFIG = {
     "0001_base": {
@@ -65,10 +64,7 @@ def config_and_database(root: Path, database_url: str, **more: Any) -> Path:
 def test_an_unreachable_database_stops_the_apply_before_the_config_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run sets it; CI fails on any skip)")
-    head, _, _ = base.rpartition("/")
+    head, _, _ = postgres_base().rpartition("/")
     monkeypatch.setenv("DATABASE_URL", f"{head}/no_such_db_{uuid.uuid4().hex[:8]}")
     root = config_and_database(tmp_path / "ws", "${DATABASE_URL}")
     result = run_cli("apply", "--yes", cwd=root)

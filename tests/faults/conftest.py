@@ -4,14 +4,12 @@ private Redis, a new PostgreSQL database), the clean-run pictures, and the fault
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_ENV, RedisServer
+from tests.conftest import RedisServer, create_postgres_database, drop_postgres_database
 from tests.faults.harness import Fault, compute_golden
 from tests.faults.kinds import KINDS, STATE_PREFIX, Kind, Place
 
@@ -21,19 +19,10 @@ MakeFault = Callable[..., Fault]
 @pytest.fixture
 def make_fault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeFault]:
     databases: list[str] = []
-    base = os.environ.get(POSTGRES_ENV, "")
 
     def new_database() -> str:
-        if not base:
-            pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run sets it; CI fails on any skip)")
-        import psycopg
-
-        name = f"rfault_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        databases.append(name)
-        head, _, _ = base.rpartition("/")
-        return f"{head}/{name}"
+        databases.append(create_postgres_database("rfault"))
+        return databases[-1]
 
     def place_for(kind: Kind, label: str, *, on_redis: bool = False) -> Place:
         place = Place(root=tmp_path / label / "ws")
@@ -69,12 +58,8 @@ def make_fault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeF
         return Fault(kind, place)
 
     yield make
-    if databases:
-        import psycopg
-
-        with psycopg.connect(base, autocommit=True) as conn:
-            for name in databases:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for url in databases:
+        drop_postgres_database(url)
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ target, or the state backend, goes away mid-step; every fault ends consistent.""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import POSTGRES_ENV, RedisServer
+from tests.conftest import RedisServer, postgres_base
 from tests.faults.conftest import MakeFault
 from tests.faults.proxy import Cut, proxy_to
 
@@ -32,10 +31,7 @@ TARGET_CASES = [
 def upstream(kind: str, redis_server: RedisServer) -> tuple[str, int]:
     if kind == "redis-server":
         return "127.0.0.1", redis_server.port
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set (.ci/run sets it; CI fails on any skip)")
-    parts = urlsplit(base)
+    parts = urlsplit(postgres_base())
     return parts.hostname or "127.0.0.1", parts.port or 5432
 
 
