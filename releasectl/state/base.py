@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from releasectl.models.state import State
+from releasectl.util.procs import start_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,22 +46,8 @@ class LockInfo:
             host=socket.gethostname(),
             pid=os.getpid(),
             since=since,
-            started=process_start_time(os.getpid()),
+            started=start_time(os.getpid()),
         )
-
-
-def process_start_time(pid: int) -> float | None:
-    """Start time of `pid` in clock ticks since boot (Linux), None where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return float(fields[19])
-    except (IndexError, ValueError):
-        return None
 
 
 def process_alive(pid: int, started: float | None) -> bool:
@@ -71,7 +58,7 @@ def process_alive(pid: int, started: float | None) -> bool:
     except PermissionError:
         return True
     if started is not None:
-        now = process_start_time(pid)
+        now = start_time(pid)
         if now is not None and now != started:
             return False  # the pid was reused by another process
     return True

@@ -19,28 +19,30 @@ RUN_ID_VAR = "RELEASECTL_RUN_ID"
 PROC = Path("/proc")
 
 
-def start_time(pid: int) -> float | None:
-    """Start time of `pid` in clock ticks since boot (Linux), None where unknown."""
+def _stat_field(pid: int, index: int) -> bytes | None:
+    """Field `index` of /proc/PID/stat after the command name, None where unknown."""
     try:
         data = (PROC / str(pid) / "stat").read_bytes()
     except OSError:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
+    return fields[index] if index < len(fields) else None
+
+
+def start_time(pid: int) -> float | None:
+    """Start time of `pid` in clock ticks since boot (Linux), None where unknown."""
+    field = _stat_field(pid, 19)
     try:
-        return float(fields[19])
-    except (IndexError, ValueError):
+        return None if field is None else float(field)
+    except ValueError:
         return None
 
 
 def _pgrp(pid: int) -> int | None:
+    field = _stat_field(pid, 2)
     try:
-        data = (PROC / str(pid) / "stat").read_bytes()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[2])
-    except (IndexError, ValueError):
+        return None if field is None else int(field)
+    except ValueError:
         return None
 
 
