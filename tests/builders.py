@@ -64,3 +64,27 @@ def add_migration(root: Path, component: str, mid: str, files: dict[str, str]) -
         if name.endswith(".sh"):
             path.chmod(0o755)
     return directory
+
+
+def slow_script_workspace(root: Path, *, up: str, down: str, timeout: int) -> Path:
+    """One script component `hooks` at 1.0.0 with one migration (`0001_slow`, scope `data/`,
+    `data/value.txt` holding "original"), for tests that stop an apply while `up` runs: `up`
+    touches `$RELEASECTL_WORKSPACE/started` once it has begun."""
+    make_workspace(
+        root,
+        components={"hooks": {"type": "script"}},
+        targets={"hooks": {}},
+        releases={"1.0.0": {"hooks": 1}},
+        migrations={
+            "hooks": {
+                "0001_slow": {
+                    "migration.yaml": f"scope: [data]\ntimeout: {timeout}\n",
+                    "up.sh": up,
+                    "down.sh": down,
+                }
+            }
+        },
+    )
+    (root / "data").mkdir()
+    (root / "data/value.txt").write_text("original\n")
+    return root

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from releasectl.util.procs import members
-from tests.builders import make_workspace
+from tests.builders import slow_script_workspace
 from tests.conftest import run_cli
 
 GRACE = 10.0  # what runners give between SIGTERM and SIGKILL
@@ -35,28 +35,16 @@ def status(root: Path) -> dict[str, Any]:
 
 
 def script_workspace(root: Path) -> Path:
-    root = make_workspace(
+    return slow_script_workspace(
         root,
-        components={"hooks": {"type": "script"}},
-        targets={"hooks": {}},
-        releases={"1.0.0": {"hooks": 1}},
-        migrations={
-            "hooks": {
-                "0001_long": {
-                    "migration.yaml": "scope: [data]\ntimeout: 120\n",
-                    "up.sh": """
-                        echo changed > data/value.txt
-                        touch "$RELEASECTL_WORKSPACE/started"
-                        sleep 60
-                    """,
-                    "down.sh": "echo undone > data/down.txt\n",
-                }
-            }
-        },
+        up="""
+            echo changed > data/value.txt
+            touch "$RELEASECTL_WORKSPACE/started"
+            sleep 60
+        """,
+        down="echo undone > data/down.txt\n",
+        timeout=120,
     )
-    (root / "data").mkdir()
-    (root / "data/value.txt").write_text("original\n")
-    return root
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

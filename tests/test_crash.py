@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from releasectl.clients.redis import Endpoint
-from tests.builders import make_workspace
+from tests.builders import slow_script_workspace
 from tests.conftest import run_cli, run_proc
 
 REDIS_URL = "redis+embedded://.releasectl/local/redis.db"
@@ -101,32 +101,21 @@ def test_kill_during_rollback_then_recover(example: Path) -> None:
 
 
 def _slow_script_workspace(root: Path) -> Path:
-    return make_workspace(
+    return slow_script_workspace(
         root,
-        components={"hooks": {"type": "script"}},
-        targets={"hooks": {}},
-        releases={"1.0.0": {"hooks": 1}},
-        migrations={
-            "hooks": {
-                "0001_slow": {
-                    "migration.yaml": "scope: [data]\ntimeout: 60\n",
-                    "up.sh": """
-                echo changed > data/value.txt
-                touch data/created-by-up.txt
-                touch "$RELEASECTL_WORKSPACE/started"
-                sleep 30
-            """,
-                    "down.sh": "rm -f data/created-by-up.txt\n",
-                }
-            }
-        },
+        up="""
+            echo changed > data/value.txt
+            touch data/created-by-up.txt
+            touch "$RELEASECTL_WORKSPACE/started"
+            sleep 30
+        """,
+        down="rm -f data/created-by-up.txt\n",
+        timeout=60,
     )
 
 
 def test_kill_inside_a_running_migration(tmp_path: Path) -> None:
     root = _slow_script_workspace(tmp_path / "ws")
-    (root / "data").mkdir()
-    (root / "data/value.txt").write_text("original\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "releasectl", "apply", "--yes"],
         cwd=root,

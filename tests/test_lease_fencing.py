@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from tests.builders import make_workspace
+from tests.builders import make_workspace, slow_script_workspace
 from tests.conftest import RedisServer, run_cli
 from tests.redis_helpers import same_keyspace, snapshot
 
@@ -128,29 +128,17 @@ def test_a_holder_stopped_past_its_lease_writes_nothing_after_recover(
 
 
 def script_workspace(root: Path) -> Path:
-    root = make_workspace(
+    return slow_script_workspace(
         root,
-        components={"hooks": {"type": "script"}},
-        targets={"hooks": {}},
-        releases={"1.0.0": {"hooks": 1}},
-        migrations={
-            "hooks": {
-                "0001_slow": {
-                    "migration.yaml": "scope: [data]\ntimeout: 60\n",
-                    "up.sh": """
-                        echo changed > data/value.txt
-                        touch "$RELEASECTL_WORKSPACE/started"
-                        sleep 2
-                        echo ran > data/result.txt
-                    """,
-                    "down.sh": "rm -f data/result.txt\n",
-                }
-            }
-        },
+        up="""
+            echo changed > data/value.txt
+            touch "$RELEASECTL_WORKSPACE/started"
+            sleep 2
+            echo ran > data/result.txt
+        """,
+        down="rm -f data/result.txt\n",
+        timeout=60,
     )
-    (root / "data").mkdir()
-    (root / "data/value.txt").write_text("original\n")
-    return root
 
 
 def test_recover_ends_the_script_an_apply_killed_left_running(tmp_path: Path) -> None:
