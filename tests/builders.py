@@ -88,3 +88,24 @@ def slow_script_workspace(root: Path, *, up: str, down: str, timeout: int) -> Pa
     (root / "data").mkdir()
     (root / "data/value.txt").write_text("original\n")
     return root
+
+
+def add_failing_redis_migration(root: Path) -> None:
+    """Redis 0003: its third op hits a hash with a string command, so the step fails in run
+    and is rolled back from its backup."""
+    add_migration(
+        root,
+        "redis",
+        "0003_broken",
+        {
+            "up.yaml": """
+            ops:
+              - set: {key: "feature:flags", value: "on"}
+              - hset: {key: "schema:redis:version", fields: {oops: "wrong type"}}
+        """,
+            "down.yaml": """
+            ops:
+              - del: {keys: ["feature:flags"]}
+        """,
+        },
+    )

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.builders import add_migration
-
 Labels = frozenset[tuple[str, str]]
 
 
@@ -33,24 +29,3 @@ def value(found: dict[tuple[str, Labels], float], name: str, **labels: str) -> f
 
 def series(found: dict[tuple[str, Labels], float], name: str) -> dict[Labels, float]:
     return {labels: v for (n, labels), v in found.items() if n == name}
-
-
-def add_failing_redis_migration(root: Path) -> None:
-    """Redis 0003: its third op hits a hash with a string command, so the step fails in run
-    and is rolled back from its backup."""
-    add_migration(
-        root,
-        "redis",
-        "0003_broken",
-        {
-            "up.yaml": """
-            ops:
-              - set: {key: "feature:flags", value: "on"}
-              - hset: {key: "schema:redis:version", fields: {oops: "wrong type"}}
-        """,
-            "down.yaml": """
-            ops:
-              - del: {keys: ["feature:flags"]}
-        """,
-        },
-    )

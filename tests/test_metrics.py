@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 
 from releasectl.observe.metrics import FAMILIES
-from tests.builders import make_workspace
+from tests.builders import add_failing_redis_migration, make_workspace
 from tests.conftest import free_port, run_cli, run_proc
 from tests.metrics_helpers import (
-    add_failing_redis_migration,
     families,
     samples,
     series,

@@ -13,8 +13,8 @@ import pytest
 
 from releasectl.observe.events import StepFailed
 from releasectl.observe.logs import JsonFormatter, level_for
+from tests.builders import add_failing_redis_migration
 from tests.conftest import run_cli
-from tests.metrics_helpers import add_failing_redis_migration
 
 
 def lines(stderr: str) -> list[dict[str, Any]]:

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from releasectl.observe.metrics import FAMILIES, sample_names
+from tests.builders import add_failing_redis_migration
 from tests.conftest import REPO, free_port, run_cli
-from tests.metrics_helpers import add_failing_redis_migration, families, samples
+from tests.metrics_helpers import families, samples
 from tests.promql import grafana_to_promql, metric_names
 
 OPS = REPO / "docs" / "ops"

@@ -15,7 +15,7 @@ import pytest
 from releasectl.clients.redis import Endpoint
 from releasectl.models.plan import Plan
 from releasectl.planning.planner import plan_digest
-from tests.builders import add_migration, make_workspace
+from tests.builders import add_failing_redis_migration, make_workspace
 from tests.conftest import run_cli
 from tests.redis_helpers import same_keyspace, snapshot
 
@@ -132,19 +132,7 @@ def test_a_saved_plan_with_its_reports_applies_and_the_reports_decide_nothing(
 
 
 def failing_migration(root: Path) -> None:
-    add_migration(
-        root,
-        "redis",
-        "0003_broken",
-        {
-            "up.yaml": """
-            ops:
-              - set: {key: "feature:flags", value: "on"}
-              - hset: {key: "schema:redis:version", fields: {oops: "wrong type"}}
-            """,
-            "down.yaml": "ops:\n  - del: {keys: ['feature:flags']}\n",
-        },
-    )
+    add_failing_redis_migration(root)
     release = root / "releases/1.1.0.yaml"
     release.write_text(release.read_text().replace("redis: {version: 2}", "redis: {version: 3}"))
 
