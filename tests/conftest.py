@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +139,24 @@ def example(tmp_path: Path) -> Path:
 
 
 # --- Redis -----------------------------------------------------------------------------
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], object],
+    timeout: float = 30.0,
+    *,
+    poll: float = 0.05,
+    details: Callable[[], object] | None = None,
+) -> None:
+    """Poll `check` until it is true; fail after `timeout` s naming `what` (and `details()`,
+    such as a child's output)."""
+    until = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= until:
+            shown = f": {details()}" if details is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{shown}")
+        time.sleep(poll)
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ import pytest
 
 from releasectl.util.procs import members
 from tests.builders import slow_script_workspace
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_for
 
 GRACE = 10.0  # what runners give between SIGTERM and SIGKILL
 
@@ -60,10 +60,12 @@ def test_a_signal_during_a_script_rolls_it_back_and_exits(
         text=True,
         start_new_session=True,
     )
-    until = time.monotonic() + 60
-    while not (root / "started").exists():
-        assert time.monotonic() < until, proc.communicate(timeout=5)
-        time.sleep(0.05)
+    wait_for(
+        "the script to start",
+        (root / "started").exists,
+        60,
+        details=lambda: proc.communicate(timeout=5),
+    )
     journal = json.loads((root / ".releasectl/state/local.json").read_text())["journal"]
     sent = time.monotonic()
     os.kill(proc.pid, sig)  # the runner signals releasectl, not the script

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from releasectl.clients.redis import Endpoint
 from tests.builders import slow_script_workspace
-from tests.conftest import run_cli, run_proc
+from tests.conftest import run_cli, run_proc, wait_for
 
 REDIS_URL = "redis+embedded://.releasectl/local/redis.db"
 REDIS_STEP = 5  # in the example's plan for 1.1.0: redis up 0 -> 1 (0001_initial_settings)
@@ -123,10 +122,11 @@ def test_kill_inside_a_running_migration(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while not (root / "started").exists():
-        assert time.monotonic() < deadline, proc.communicate(timeout=5)
-        time.sleep(0.05)
+    wait_for(
+        "the script to start",
+        (root / "started").exists,
+        details=lambda: proc.communicate(timeout=5),
+    )
     os.killpg(proc.pid, signal.SIGKILL)  # the machine went away: apply and its script
     proc.wait(10)
     before = status(root)
@@ -149,10 +149,7 @@ def test_concurrent_apply_gets_exit_4(example: Path) -> None:
         env={**os.environ, "RELEASECTL_FAILPOINT": "before-run@0=sleep:4"},
     )
     lock = example / ".releasectl/locks/local.lock"
-    deadline = time.monotonic() + 30
-    while not lock.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for("the first apply to take the lock", lock.exists)
     second = run_cli("apply", "--yes", cwd=example)
     assert second.code == 4, second
     assert "environment 'local' is locked: held by tester" in second.err

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from tests.builders import make_workspace, slow_script_workspace
-from tests.conftest import RedisServer, run_cli
+from tests.conftest import RedisServer, run_cli, wait_for
 from tests.redis_helpers import same_keyspace, snapshot
 
 PREFIX = "fence"
@@ -43,13 +43,6 @@ def status(root: Path) -> dict[str, Any]:
     assert result.code == 0, result
     data: dict[str, Any] = json.loads(result.out)
     return data
-
-
-def wait_for(what: str, check: Any, timeout: float = 30.0) -> None:
-    until = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < until, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def process_state(pid: int) -> str:

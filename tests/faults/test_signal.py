@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.faults.conftest import MakeFault
 from tests.faults.kinds import KINDS
 from tests.faults.test_kill import inside_points
@@ -64,10 +64,7 @@ def test_cancelled_while_a_script_runs(
     fault = make_fault("script")
     child = fault.apply()
     marker = fault.root / ".running-2"
-    until = time.monotonic() + 60
-    while not marker.exists():
-        assert time.monotonic() < until, child.text()
-        time.sleep(0.01)
+    wait_for("the script to start", marker.exists, 60, poll=0.01, details=child.text)
     os.kill(child.pid, sig)
     assert child.wait(timeout=10) == 128 + sig, child.text()
     injected(f"script: {sig.name} while its script runs")

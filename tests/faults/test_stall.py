@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import wait_for
 from tests.faults.conftest import MakeFault
 from tests.faults.harness import Child, Fault
 from tests.faults.kinds import KINDS
@@ -64,10 +65,7 @@ def test_a_holder_frozen_while_its_script_runs(
     fault = make_fault("script", redis_state=True)
     child = fault.apply()
     marker = fault.root / ".running-2"
-    until = time.monotonic() + 60
-    while not marker.exists():
-        assert time.monotonic() < until, child.text()
-        time.sleep(0.01)
+    wait_for("the script to start", marker.exists, 60, poll=0.01, details=child.text)
     os.kill(child.pid, signal.SIGSTOP)
     assert child.wait(stopped=True) == -signal.SIGSTOP
     injected("script: SIGSTOP of the apply while its script runs, recover --force, SIGCONT")
