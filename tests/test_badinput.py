@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLE_PARTS, REPO
+from tests.conftest import REPO, copy_example
 
 CORPUS = REPO / "tests" / "badinput"
 CANARY = "canary-5d1e-of-the-runner"
@@ -107,15 +107,7 @@ def run(root: Path, *args: str) -> Outcome:
 
 
 def workspace(tmp: Path) -> Path:
-    root = tmp / "ws"
-    root.mkdir()
-    for part in EXAMPLE_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, root / part)
-        else:
-            shutil.copy2(src, root / part)
-    return root
+    return copy_example(tmp / "ws")
 
 
 def plant(root: Path, case: str, tmp: Path) -> Path:
